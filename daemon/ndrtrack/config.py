@@ -336,7 +336,8 @@ def _cross_checks(config: Config, problems: _Problems) -> None:
         problems.add("intake.lmtp.port", f"same address as intake.smtp ({smtp.host}:{smtp.port})")
     for name, listener in (("smtp", smtp), ("lmtp", lmtp)):
         if bool(listener.tls_cert_file) != bool(listener.tls_key_file):
-            problems.add(f"intake.{name}.tls_key_file", "tls_cert_file and tls_key_file go together")
+            problems.add(f"intake.{name}.tls_key_file",
+                         "tls_cert_file and tls_key_file go together")
     if config.http.enabled and smtp.enabled and config.http.port == smtp.port \
             and config.http.host == smtp.host:
         problems.add("http.port", "same address as intake.smtp")

@@ -38,7 +38,8 @@ class LogFormatError(NdrtrackError):
 class DnsError(NdrtrackError):
     """A DNS question could not be asked (timeout, SERVFAIL, no nameserver)."""
 
-    def __init__(self, message: str, *, qname: str = "", rdtype: str = "", server: str = "") -> None:
+    def __init__(self, message: str, *, qname: str = "", rdtype: str = "",
+                 server: str = "") -> None:
         self.qname = qname
         self.rdtype = rdtype
         self.server = server
