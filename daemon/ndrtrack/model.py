@@ -149,6 +149,7 @@ class Bounce:
     original: OriginalMessage = field(default_factory=OriginalMessage)
     statuses: tuple[DeliveryStatus, ...] = ()
     kind: MessageKind = MessageKind.BOUNCE
+    errors: tuple[str, ...] = ()  # parse problems recorded instead of raised
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,11 @@ class LogEvent:
     reply: str = ""
     text: str = ""
     source: str = ""
+    # added for the log index: joins across lines and hops
+    orig_recipient: str = ""
+    helo: str = ""
+    related_id: str = ""  # the other queue id this line names (next hop, bounce, MTA)
+    session_id: str = ""  # a filter's session id (smtpf SID), quoted in its replies
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,37 @@
+"""The registry of NDR formats: every module in this package that defines ``FORMAT``.
+
+The order is derived here and nowhere else: by each format's ``order`` (specific providers
+before general MTAs), then by name.  ``candidates(msg)`` puts formats whose cheap
+From/Subject hint matches first; the decoder tries them in that order and the first format
+whose ``detect`` and ``parse`` both succeed wins (answers are never merged).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from email.message import Message
+
+from ndrtrack.parse.formats._base import Format
+
+
+def _discover() -> tuple[Format, ...]:
+    found: list[Format] = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        fmt = getattr(module, "FORMAT", None)
+        if isinstance(fmt, Format):
+            found.append(fmt)
+    return tuple(sorted(found, key=lambda f: (f.order, f.name)))
+
+
+REGISTRY: tuple[Format, ...] = _discover()
+BY_NAME: dict[str, Format] = {f.name: f for f in REGISTRY}
+
+
+def candidates(msg: Message) -> list[Format]:
+    """Every registered format, the ones hinted by From/Subject first."""
+    hinted = [f for f in REGISTRY if f.hinted(msg)]
+    return hinted + [f for f in REGISTRY if f not in hinted]

@@ -1,0 +1,227 @@
+"""RFC 3464 / RFC 6522 delivery status notifications (``multipart/report``).
+
+A DSN is ``multipart/report; report-type=delivery-status`` with three parts: a human-readable
+text, a ``message/delivery-status`` part, and the returned message (``message/rfc822``) or its
+headers (``text/rfc822-headers``).  The machine-readable part is a block of per-message fields
+(Reporting-MTA, Arrival-Date, X-Postfix-Queue-ID, …) followed by one block per recipient
+(Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code, Last-Attempt-Date, …), blocks
+separated by blank lines, fields folded like mail headers.
+
+Real DSNs bend this: the blank lines go missing (all fields in one block), the part is
+labelled ``text/plain`` or base64-encoded, ``Final-Recipient`` lacks its ``rfc822;`` type,
+``Status`` is the vague ``5.0.0`` while the diagnostic quotes the precise code.  So the
+fields are read from the part's decoded text by this module's own tolerant reader, and a new
+recipient block starts at every ``Final-Recipient`` / ``Original-Recipient`` pair whatever the
+blank lines say.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from ndrtrack.model import Bounce, DeliveryStatus, MessageKind, OriginalMessage
+from ndrtrack.parse.extract import (
+    attached_original,
+    clean_address,
+    decoded_payload,
+    first_reply,
+    first_status,
+    squeeze,
+)
+from ndrtrack.parse.headers import parse_date, queue_id_for
+
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
+_FIELD_HINT = re.compile(r"^(?:final|original)-recipient\s*:", re.I | re.M)
+_ACTIONS = {"failed", "delayed", "delivered", "relayed", "expanded"}
+_RECIPIENT_KEYS = ("final-recipient", "original-recipient", "x-actual-recipient")
+DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+
+
+def read_fields(text: str) -> list[dict[str, str]]:
+    """Field blocks of a delivery-status text, keys lowercased, folded values joined.
+
+    A repeated recipient field starts a new block even without a blank line; a block holding
+    only a lone ``Original-Recipient`` stays with the ``Final-Recipient`` after it.
+    """
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last = ""
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                blocks.append(current)
+            current, last = {}, ""
+            continue
+        if line[:1] in (" ", "\t") and last:
+            current[last] += " " + line.strip()
+            continue
+        match = _FIELD.match(line)
+        if not match:
+            continue
+        key, value = match.group(1).lower(), match.group(2).strip()
+        starts_recipient = key == "final-recipient" and (
+            "final-recipient" in current or ("action" in current and "original-recipient" not in current)
+        )
+        if key in current or starts_recipient:
+            blocks.append(current)
+            current = {}
+        current[key] = value
+        last = key
+    if current:
+        blocks.append(current)
+    return _merge_lone_original(blocks)
+
+
+def _merge_lone_original(blocks: list[dict[str, str]]) -> list[dict[str, str]]:
+    merged: list[dict[str, str]] = []
+    for block in blocks:
+        if merged and set(merged[-1]) == {"original-recipient"} and "final-recipient" in block:
+            merged[-1] = {**merged[-1], **block}
+        else:
+            merged.append(block)
+    return merged
+
+
+def status_text(part: Message) -> str:
+    """The delivery-status part's fields as text, whether the parser split it or not."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        chunks = []
+        for sub in payload:
+            if isinstance(sub, Message):
+                lines = [f"{k}: {v}" for k, v in sub.items()]
+                body = sub.get_payload()
+                if isinstance(body, str) and body.strip():
+                    lines.append(body)
+                chunks.append("\n".join(lines))
+        return "\n\n".join(chunks)
+    return decoded_payload(part)
+
+
+def find_status_part(msg: Message) -> Message | None:
+    """The delivery-status part: by type, else a text part that carries DSN fields."""
+    fallback = None
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype in DSN_TYPES:
+            return part
+        if ctype == "message/rfc822":
+            break
+        if fallback is None and ctype == "text/plain" and not part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, str) and _FIELD_HINT.search(decoded_payload(part)):
+                fallback = part
+    return fallback
+
+
+def _diagnostic(value: str) -> str:
+    """``smtp; 550 5.1.1 ...`` → ``550 5.1.1 ...`` (the diagnostic-type is dropped)."""
+    value = squeeze(value)
+    head, sep, rest = value.partition(";")
+    if sep and head.strip().lower() in ("smtp", "x-unix", "x-postfix", "x-local", "x-notes", "x-exchange", "x-ses"):
+        return rest.strip()
+    if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,20}", head.strip()):
+        return rest.strip()
+    return value
+
+
+def _mta(value: str) -> str:
+    """``dns; mx.example.org [192.0.2.1]`` → ``mx.example.org``."""
+    value = value.split(";", 1)[-1].strip()
+    return value.split()[0].strip("[]<>").lower() if value else ""
+
+
+def _status(field_value: str, diagnostic: str) -> str:
+    """The Status field, made precise by the diagnostic when the field is only x.0.0."""
+    status = first_status(field_value)
+    quoted = first_status(diagnostic)
+    if not status:
+        return quoted
+    if quoted and status.endswith(".0.0") and quoted[0] == status[0] and not quoted.endswith(".0.0"):
+        return quoted
+    return status
+
+
+def recipient_status(block: dict[str, str], reporting_mta: str) -> DeliveryStatus | None:
+    """One per-recipient block → :class:`DeliveryStatus` (None when it names nobody)."""
+    recipient = ""
+    for key in _RECIPIENT_KEYS:
+        recipient = clean_address(block.get(key, ""))
+        if recipient:
+            break
+    if not recipient:
+        return None
+    diagnostic = _diagnostic(block.get("diagnostic-code", ""))
+    action = block.get("action", "").strip().lower().split()[0:1]
+    status = _status(block.get("status", ""), diagnostic)
+    action_word = action[0] if action and action[0] in _ACTIONS else ""
+    if not action_word:
+        action_word = {"2": "delivered", "4": "delayed"}.get(status[:1], "failed")
+    return DeliveryStatus(
+        recipient=recipient,
+        action=action_word,
+        status=status,
+        reply_code=first_reply(diagnostic),
+        diagnostic=diagnostic,
+        remote_mta=_mta(block.get("remote-mta", "")),
+        reporting_mta=reporting_mta,
+        last_attempt=parse_date(block.get("last-attempt-date")),
+    )
+
+
+def kind_of(statuses: tuple[DeliveryStatus, ...]) -> MessageKind:
+    """Failed wins over delayed wins over delivered/relayed/expanded."""
+    actions = {s.action for s in statuses}
+    if "failed" in actions:
+        return MessageKind.BOUNCE
+    if "delayed" in actions:
+        return MessageKind.DELAYED
+    if actions:
+        return MessageKind.DELIVERED
+    return MessageKind.NOT_A_BOUNCE
+
+
+def parse_fields_text(text: str, *, format_name: str = "rfc3464") -> Bounce | None:
+    """Read DSN fields from text into a Bounce (None when no recipient block is found)."""
+    blocks = read_fields(text)
+    per_message: dict[str, str] = {}
+    for block in blocks:
+        if not any(k in block for k in _RECIPIENT_KEYS):
+            per_message.update({k: v for k, v in block.items() if k not in per_message})
+    reporting = _mta(per_message.get("reporting-mta", ""))
+    statuses = tuple(
+        s for s in (recipient_status(b, reporting) for b in blocks if any(k in b for k in _RECIPIENT_KEYS))
+        if s is not None
+    )
+    if not statuses:
+        return None
+    return Bounce(
+        format=format_name,
+        reporting_mta=reporting,
+        arrived_at=parse_date(per_message.get("arrival-date")),
+        queue_id=per_message.get("x-postfix-queue-id", "").strip(),
+        statuses=statuses,
+        kind=kind_of(statuses),
+    )
+
+
+def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None:
+    """Decode a DSN message: fields, recipients, returned original, queue id."""
+    part = find_status_part(msg)
+    if part is None:
+        return None
+    bounce = parse_fields_text(status_text(part), format_name=format_name)
+    if bounce is None:
+        return None
+    original = attached_original(msg) or OriginalMessage()
+    queue_id = bounce.queue_id or queue_id_for(original, bounce.reporting_mta)
+    return Bounce(
+        format=bounce.format,
+        reporting_mta=bounce.reporting_mta,
+        arrived_at=bounce.arrived_at,
+        queue_id=queue_id,
+        original=original,
+        statuses=bounce.statuses,
+        kind=bounce.kind,
+    )

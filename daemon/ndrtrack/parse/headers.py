@@ -1,0 +1,206 @@
+"""The returned original's headers: identity fields, the ``Received:`` chain and queue ids.
+
+An NDR usually carries the message that failed (a ``message/rfc822`` part, a
+``text/rfc822-headers`` part, or plain text after a "copy of the message" line).  Its
+Message-ID, sender and ``Received:`` chain are what lets ndrtrack find the message in the
+mail logs, so this module turns them into an :class:`OriginalMessage` with :class:`Hop`
+records.
+
+``Received:`` headers follow RFC 5321 §4.4 only loosely; every MTA writes its own dialect:
+
+- Postfix:  ``from helo (rdns [ip]) by host (Postfix) with ESMTPS id QUEUEID for <a>; date``
+- Exim:     ``from rdns ([ip] helo=helo) by host with esmtps (TLS1.3) ... id 1abcDE-000123-Xy``
+- Sendmail: ``from helo (rdns [ip]) by host (8.15.2/8.15.2) with ESMTP id p7V3i843003008``
+- qmail:    ``(qmail 8888 invoked by uid 0); date`` or ``from unknown (HELO x) (ip) by h``
+- Google/Microsoft add ``(version=TLS1_2 cipher=...)`` comments.
+
+So the parser picks the clauses (``from``, ``by``, ``with``, ``id``, ``;date``) by keyword
+instead of by position, and never fails: an unreadable header gives a mostly empty Hop.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import HeaderParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+
+from ndrtrack.model import Hop, OriginalMessage
+
+_WS = re.compile(r"\s+")
+_FROM = re.compile(r"^\s*from\s+(\S+)", re.I)
+_BY = re.compile(r"\bby\s+([^\s;()]+)", re.I)
+_WITH = re.compile(r"\bwith\s+([A-Za-z0-9][A-Za-z0-9_.-]*)", re.I)
+_ID = re.compile(r"\bid\s+<?([A-Za-z0-9][A-Za-z0-9._\-/=+]*)", re.I)
+_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]*[0-9A-Fa-f][0-9A-Fa-f:.]*)\]")
+_BARE_IPV4 = re.compile(r"(?<![\d.])((?:\d{1,3}\.){3}\d{1,3})(?![\d.])")
+_HELO = re.compile(r"\bhelo[= ]\s*([^\s()\]]+)", re.I)
+_TLS = re.compile(r"\b(?:TLS|SSL)|\bcipher=|\bversion=TLS|\b(?:E?SMTPS|ESMTPSA|LMTPS)\b", re.I)
+_QMAIL = re.compile(r"\(qmail\s+\d+\s+invoked", re.I)
+_COMMENT = re.compile(r"\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
+
+# Queue ids that MTAs put into headers or diagnostics.
+_POSTFIX_QID = re.compile(r"\b(?:queued as|Queue-ID:?)\s+([0-9A-Za-z]{6,20})\b", re.I)
+_EXIM_ID = re.compile(
+    r"(?<![\w-])([0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}"
+    r"|[0-9A-Za-z]{6}-[0-9A-Za-z]{11}-[0-9A-Za-z]{4})(?![\w-])"
+)
+_SENDMAIL_ID = re.compile(r"(?<![\w])([0-9A-Za-z]{8}\d{6})(?![\w])")
+
+
+def decode_words(value: str | None) -> str:
+    """Decode RFC 2047 encoded words and unfold; never raises (bad charsets are replaced)."""
+    if not value:
+        return ""
+    text = str(value)
+    if "=?" in text:
+        try:
+            text = str(make_header(decode_header(text)))
+        except (LookupError, ValueError, UnicodeError, AssertionError, TypeError):
+            pass
+    return _WS.sub(" ", text).strip()
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """An RFC 5322 date, or None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(_WS.sub(" ", value).strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _from_clause(text: str) -> tuple[str, str, str]:
+    """(host, helo, ip) from the ``from`` clause of a Received header."""
+    match = _FROM.match(text)
+    if not match:
+        return "", "", ""
+    first = match.group(1).strip("[]")
+    rest = text[match.end():]
+    by_at = re.search(r"\bby\s", rest, re.I)
+    head = rest[: by_at.start()] if by_at else rest
+    comments = " ".join(c.group(1) for c in _COMMENT.finditer(head))
+    ip_match = _IP.search(comments) or _BARE_IPV4.search(comments)
+    ip = ip_match.group(1) if ip_match else ""
+    helo_match = _HELO.search(head)
+    helo = helo_match.group(1).strip("?") if helo_match else first
+    host = ""
+    if comments:
+        words = comments.split()
+        if words and not words[0].startswith(("[", "helo", "HELO", "envelope")):
+            host = words[0].rstrip(".")
+    if not ip and _BARE_IPV4.fullmatch(first):
+        ip = first
+    if not host and not _BARE_IPV4.fullmatch(first) and "helo=" not in head.lower():
+        host = first
+    return host.lower(), helo, ip
+
+
+def parse_received(value: str) -> Hop:
+    """One ``Received:`` header value → :class:`Hop` (fields left empty when not given)."""
+    text = _WS.sub(" ", str(value or "")).strip()
+    body, _, date_text = text.rpartition(";")
+    if not body:
+        body, date_text = text, ""
+    host, helo, ip = _from_clause(body)
+    by_match = _BY.search(body)
+    with_match = _WITH.search(body)
+    id_match = _ID.search(body)
+    protocol = with_match.group(1) if with_match else ""
+    if not protocol and _QMAIL.search(body):
+        protocol = "qmail"
+    return Hop(
+        from_host=host,
+        from_helo=helo,
+        from_ip=ip,
+        by_host=(by_match.group(1).lower() if by_match else ""),
+        protocol=protocol,
+        queue_id=(id_match.group(1).rstrip(".") if id_match else ""),
+        tls=bool(_TLS.search(body)),
+        at=parse_date(date_text),
+    )
+
+
+def _addresses(values: list[str]) -> tuple[str, ...]:
+    found = []
+    for _name, addr in getaddresses([decode_words(v) for v in values if v]):
+        addr = addr.strip().strip("<>").lower()
+        if "@" in addr and addr not in found:
+            found.append(addr)
+    return tuple(found)
+
+
+def original_from_headers(msg: Message) -> OriginalMessage:
+    """The identity and route of a (returned or re-sent) message, from its header block."""
+    from_header = decode_words(msg.get("From"))
+    senders = _addresses([msg.get("Return-Path", ""), msg.get("From", "")])
+    sender = ""
+    return_path = _addresses([msg.get("Return-Path", "")])
+    if return_path:
+        sender = return_path[0]
+    elif senders:
+        sender = senders[0]
+    recipients = _addresses(msg.get_all("To", []) + msg.get_all("Cc", []))
+    message_id = decode_words(msg.get("Message-ID")).strip()
+    return OriginalMessage(
+        message_id=message_id,
+        sender=sender,
+        recipients=recipients,
+        subject=decode_words(msg.get("Subject")),
+        date=parse_date(msg.get("Date")),
+        received=tuple(parse_received(str(v)) for v in msg.get_all("Received", [])),
+        from_header=from_header,
+    )
+
+
+_HEADER_LINE = re.compile(r"^[!-9;-~]+:")
+
+
+def original_from_text(text: str) -> OriginalMessage:
+    """Headers of a returned message quoted as plain text (after a "copy follows" line).
+
+    Leading blank or indented lines are dropped, and the block ends at the first line that is
+    neither a header nor a continuation, so a quoted body never leaks into the headers.
+    """
+    lines = text.lstrip("\r\n").splitlines()
+    start = 0
+    while start < len(lines) and not _HEADER_LINE.match(lines[start].lstrip()):
+        start += 1
+        if start > 5:
+            return OriginalMessage()
+    block: list[str] = []
+    for line in lines[start:]:
+        if _HEADER_LINE.match(line) or (block and line[:1] in (" ", "\t") and line.strip()):
+            block.append(line)
+        elif block and not line.strip():
+            break
+        elif block:
+            break
+    if not block:
+        return OriginalMessage()
+    return original_from_headers(HeaderParser(policy=compat32).parsestr("\n".join(block) + "\n\n"))
+
+
+def queue_id_in_text(text: str) -> str:
+    """A Postfix, Exim or Sendmail queue id mentioned in free text (a diagnostic), or ""."""
+    for pattern in (_POSTFIX_QID, _EXIM_ID):
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    return ""
+
+
+def queue_id_for(original: OriginalMessage, reporting_mta: str) -> str:
+    """The reporting MTA's queue id of the original: the id of the hop it wrote, else ""."""
+    reporting = reporting_mta.lower()
+    for hop in original.received:
+        if hop.queue_id and reporting and hop.by_host == reporting:
+            return hop.queue_id
+    for hop in original.received:
+        if hop.queue_id and (_EXIM_ID.fullmatch(hop.queue_id) or _SENDMAIL_ID.fullmatch(hop.queue_id)):
+            return hop.queue_id
+    return ""

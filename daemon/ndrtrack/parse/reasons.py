@@ -1,0 +1,268 @@
+"""Classify one delivery status into the design's reason names, and say if it is permanent.
+
+Classification is a separate step after decoding, so every format gets the same rules.  The
+evidence is tried from the most to the least specific:
+
+1. codes that mean exactly one thing (``5.1.1`` a bad mailbox, ``5.7.26`` a DMARC failure,
+   Microsoft's ``5.7.509``…) — RFC 3463/5248 and the providers' published codes;
+2. provider rules, chosen by the remote MTA's host name suffix (a Google or Microsoft
+   server words the same code its own way);
+3. the diagnostic text, matched against phrase rules written from RFC 5321/3463 wording and
+   the MTA families' stock messages ("User unknown", "Relay access denied", "retry timeout
+   exceeded"…), in a deliberate order (more specific reasons first);
+4. the rest of the status code (class.subject.detail) table;
+5. the bare reply code.
+
+"Permanent" means that sending again will not help without a change of address: the
+address or its domain does not exist, has moved, or refuses all mail (and the failure was
+not a temporary ``4.x.x``).  A full mailbox or a spam block is a hard failure in SMTP terms
+but not a bad address, so it is not "permanent" here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ndrtrack.model import Reason
+
+R = Reason
+
+# 1. Codes whose meaning does not depend on the text around them.
+EXACT_STATUS: dict[str, Reason] = {
+    "1.1": R.USERUNKNOWN, "1.2": R.HOSTUNKNOWN, "1.6": R.HASMOVED, "1.10": R.NOTACCEPT,
+    "2.2": R.MAILBOXFULL, "3.4": R.MESGTOOBIG, "2.3": R.EXCEEDLIMIT,
+    "7.25": R.REQUIREPTR, "7.26": R.AUTHFAILURE, "7.27": R.NOTACCEPT,
+    "7.20": R.AUTHFAILURE, "7.21": R.AUTHFAILURE, "7.22": R.AUTHFAILURE,
+    "7.23": R.AUTHFAILURE, "7.24": R.AUTHFAILURE, "7.29": R.AUTHFAILURE,
+    "7.509": R.AUTHFAILURE, "7.510": R.BLOCKED, "7.511": R.BLOCKED,
+    "7.606": R.BLOCKED, "7.708": R.BADREPUTATION, "7.750": R.BLOCKED,
+    "4.7": R.EXPIRED,
+}
+
+# 2. Provider rules: (remote MTA suffix, [(pattern, reason)]).
+PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ...] = (
+    ("google.com", (
+        (re.compile(r"DmarcRejection|DMARC policy|not pass authentication|SPF|DKIM", re.I), R.AUTHFAILURE),
+        (re.compile(r"\bOverQuota|out of storage|inbox is out", re.I), R.MAILBOXFULL),
+        (re.compile(r"NoSuchUser|does not exist", re.I), R.USERUNKNOWN),
+        (re.compile(r"UnsolicitedMessageError|likely unsolicited|spam", re.I), R.SPAMDETECTED),
+        (re.compile(r"IPTS0|blocked|low reputation", re.I), R.BLOCKED),
+        (re.compile(r"rate (?:that|limit)|unusual rate|Receiving mail at a rate", re.I), R.SPEEDING),
+        (re.compile(r"account (?:has been )?disabled|DisabledUser", re.I), R.SUSPEND),
+    )),
+    ("outlook.com", (
+        (re.compile(r"Access denied, banned sender|\bbanned\b", re.I), R.BLOCKED),
+        (re.compile(r"RecipientNotFound|Recipient not found|not found by SMTP address lookup", re.I),
+         R.USERUNKNOWN),
+        (re.compile(r"\bS3150\b|\bS3140\b|block list|blocklist", re.I), R.BLOCKED),
+    )),
+    ("yahoodns.net", (
+        (re.compile(r"\[TSS\d+\]|temporarily deferred|unusual traffic", re.I), R.BLOCKED),
+        (re.compile(r"\bPH\d+\b|policy", re.I), R.POLICYVIOLATION),
+    )),
+)
+
+# 3. Phrase rules over the diagnostic text, specific reasons first.
+_TEXT_RULES: tuple[tuple[Reason, str], ...] = (
+    (R.AUTHFAILURE, r"\bDMARC\b|\bSPF\b.{0,40}(?:fail|check|record|valid)|\bDKIM\b.{0,40}(?:fail|valid|sign)"
+     r"|sender policy framework|not pass authentication|unauthenticated email"),
+    (R.REQUIREPTR, r"reverse DNS|reverse[- ]lookup|\bPTR\b|\brDNS\b|no DNS entry for|"
+     r"hostname .{0,40}does not resolve|cannot find your hostname|IP name lookup failed|"
+     r"is not resolv|client host .{0,30}unknown|Client host rejected: cannot find"),
+    (R.FAILEDSTARTTLS, r"STARTTLS|TLS (?:is )?required|must use TLS|encryption required|"
+     r"TLS negotiation failed|TLS handshake"),
+    (R.VIRUSDETECTED, r"\bvirus|malware|infected|\btrojan|worm detected"),
+    (R.NORELAYING, r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)|"
+     r"not permitted to relay|unable to relay|relay not|we do not relay|no relaying|"
+     r"open relay|not a gateway|not local host|relaying (?:mail )?to .{0,40}(?:denied|not)"),
+    (R.HASMOVED, r"has moved|moved to|no longer (?:at|with|uses)|address changed|has been replaced by"),
+    (R.MAILBOXFULL, r"mailbox (?:is )?full|full mailbox|quota|over ?quota|mailbox size limit|"
+     r"exceeded storage|storage (?:allocation|limit|space)|mail ?box (?:is )?(?:too )?full|"
+     r"insufficient (?:disk )?space.{0,30}(?:mailbox|user)|user'?s? (?:disk|mailbox) .{0,20}full|"
+     r"too much mail|out of storage|mailfolder is full|exceeds? (?:his|her|its|the)? ?(?:mailbox|storage)"),
+    (R.EXCEEDLIMIT, r"exceeds? (?:the )?(?:recipient'?s? )?(?:size|message size) limit for|"
+     r"exceed(?:s|ed)? (?:the )?maximum allowed size for"),
+    (R.MESGTOOBIG, r"message (?:is )?too (?:big|large)|too large|size (?:exceeds|limit)|"
+     r"exceeds? (?:the )?(?:maximum )?(?:message )?size|message size|message length exceeds|"
+     r"message file too big|body too big"),
+    (R.SUSPEND, r"suspend|\bdisabled|inactive|deactivated|not active|account (?:is )?(?:locked|closed|expired|frozen)|"
+     r"mailbox (?:is )?(?:locked|closed|disabled|inactive|unavailable due)|"
+     r"temporarily (?:disabled|unavailable|blocked) .{0,30}(?:user|mailbox|account)|"
+     r"account (?:has been )?(?:blocked|terminated)"),
+    (R.HOSTUNKNOWN, r"host (?:or domain name )?not found|\bunknown host|domain (?:name )?not found|"
+     r"no such domain|domain (?:does not|doesn't) exist|unrouteable address|unroutable address|"
+     r"unable to route to domain|no route for|domain is not configured|"
+     r"couldn'?t find any host|no (?:MX|mail exchanger|A record)|"
+     r"host unknown|name or service not known|non-?existent (?:domain|host)|"
+     r"recipient domain .{0,20}(?:invalid|not exist)|NXDOMAIN|unknown domain|domain .{0,20}not (?:exist|found)|"
+     r"not a valid domain|illegal host"),
+    (R.USERUNKNOWN, r"user (?:is )?unknown|unknown (?:user|recipient|local part|mailbox|address)|"
+     r"no such (?:user|mailbox|recipient|address|account|local user|person)|"
+     r"(?:user|mailbox|recipient|address|account|addressee)(?: name)? (?:\S+ )?"
+     r"(?:does not|doesn'?t|did not) exist|"
+     r"(?:recipient|user|mailbox|account|address) (?:was |is )?(?:not found|not exist|invalid|unavailable|unknown)|"
+     r"invalid (?:recipient|mailbox|user|address|e-?mail address)|not a valid (?:mailbox|user|recipient)|"
+     r"mailbox (?:not found|unavailable|does not exist|not exist)|no mailbox|"
+     r"user not (?:found|exist|local)|recipient (?:address )?rejected: (?:user unknown|undeliverable|"
+     r"unknown|access denied)|"
+     r"unknown or illegal|undeliverable address|no valid recipients|not our customer|"
+     r"address (?:is )?(?:not valid|invalid|unknown|rejected)|bad (?:destination|recipient) (?:mailbox|address)|"
+     r"is not a known user|user (?:account )?(?:doesn'?t|does not) exist|no account by that name|"
+     r"recipient not found|has no mailbox|not listed in|unknown mailbox|"
+     r"destination (?:mailbox|address) (?:unknown|invalid)|we do not have a user|"
+     r"user doesn'?t have a .{0,20} account|that domain isn'?t in my list of allowed rcpthosts|"
+     r"no one by that name|address lookup failed|mailbox name not allowed|invalid (?:address|recipient)"),
+    (R.NOTACCEPT, r"null MX|does not accept (?:e-?)?mail|not accept(?:ing)? (?:any )?(?:e-?)?mail|"
+     r"accepts no mail"),
+    (R.SPAMDETECTED, r"\bspam|junk ?mail|unsolicited|bulk (?:e-?)?mail|content (?:was )?(?:rejected|filter)|"
+     r"message (?:looks|considered) like|classified as|identified as|detected as|suspicious|"
+     r"scored|high (?:spam )?score|UCE\b|spamassassin|rejected by (?:anti-?spam|content)"),
+    (R.BADREPUTATION, r"bad reputation|poor reputation|low reputation|sender reputation|reputation"),
+    (R.TOOMANYCONN, r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
+     r"exceeded (?:the )?(?:connection|session) limit"),
+    (R.SPEEDING, r"rate limit|too many (?:messages|emails|recipients)|sending rate|throttl|"
+     r"exceeded (?:the )?(?:rate|message) limit|try again later.{0,20}(?:rate|too many)|"
+     r"receiving mail at a rate"),
+    (R.BLOCKED, r"block(?:ed|list)|black ?list|\bRBL\b|DNSBL|spamhaus|spamcop|barracuda(?:central)?|"
+     r"sorbs|listed (?:in|on|at|by)|client host (?:\S+ )?(?:rejected|blocked)|access denied|"
+     r"\bbanned|not allowed to (?:send|connect)|connection (?:rejected|refused) .{0,30}(?:policy|ip)|"
+     r"your (?:ip|host|server|network)|ip address .{0,40}(?:rejected|not allowed|blocked)|"
+     r"rejected (?:because|due to) .{0,30}(?:ip|host|network)|dynamic ip|dial-?up|residential|"
+     r"refused to talk to me|mail from .{0,40}refused|\bdenied by policy|"
+     r"\bIP\b.{0,30}(?:not permitted|not allowed|rejected)"),
+    (R.REJECTED, r"sender (?:address )?(?:rejected|denied|refused|verify failed|verification failed|"
+     r"unknown|invalid|blocked)|"
+     r"(?:domain of )?sender (?:address )?(?:domain )?(?:does not|must) (?:exist|resolve)|"
+     r"envelope sender|mail from .{0,40}(?:rejected|refused|denied)|sender was rejected|"
+     r"from address .{0,30}(?:rejected|invalid)|return path|bad sender|invalid sender|sender domain|"
+     r"unverified sender|your envelope"),
+    (R.SECURITYERROR, r"authentication (?:required|failed|credentials)|\bauth(?:entication)? "
+     r"(?:is )?required|must (?:be )?authenticat|not authenticated|password|certificate|"
+     r"insecure|encryption"),
+    (R.POLICYVIOLATION, r"\bpolicy|not (?:permitted|allowed) by|prohibited|forbidden|"
+     r"header error|restricted|not authori[sz]ed|administrative|denied by"),
+    (R.NOTCOMPLIANTRFC, r"\bRFC ?(?:5322|2822|822|5321|2821)|not (?:RFC|standard) compliant|"
+     r"(?:duplicate|multiple|missing|invalid|malformed|bad) (?:\S+ )?(?:header|message-id|date)|"
+     r"header (?:field )?(?:is )?(?:missing|invalid|malformed)|8-?bit|bare (?:LF|CR|newline)|"
+     r"line too long|non-compliant"),
+    (R.CONTENTERROR, r"content (?:error|not allowed|type)|conversion|invalid (?:character|content|mime)|"
+     r"mime|attachment|encoding"),
+    (R.FILTERED, r"filter|not authorized to receive|does not accept mail from|"
+     r"rejected by (?:the )?recipient|refused by (?:the )?recipient|recipient (?:has )?(?:refused|rejected)|"
+     r"not accept(?:ed)? .{0,20}from"),
+    (R.SYSTEMFULL, r"disk (?:is )?full|insufficient (?:system )?storage|out of (?:disk|memory)|"
+     r"system (?:is )?full|no space left"),
+    (R.MAILERERROR, r"mailer error|command (?:died|failed)|exit code|x-unix|procmail|maildrop|"
+     r"delivery program|pipe to|unknown mailer|local delivery failed"),
+    (R.EXPIRED, r"retry time(?:out)? (?:not reached|exceeded|expired)|delivery time expired|"
+     r"message expired|has expired|expired after|too long in (?:the )?queue|gave up|giving up|"
+     r"queue ?(?:time|lifetime|life)|could not be delivered (?:with)?in \d|cannot send message for|"
+     r"deferred for|undeliverable for|timed? ?out .{0,30}(?:days|hours)|not delivered after|"
+     r"message timed out|delivery attempts? (?:failed|expired) for|maximum time|"
+     r"has been delayed|was not delivered within|been in the queue"),
+    (R.NETWORKERROR, r"connection (?:timed out|refused|reset|closed|lost|dropped)|timed? ?out|"
+     r"no route to host|network (?:is )?unreachable|name service error|try again|"
+     r"temporary (?:failure|error|lookup)|temporarily unavailable|lost connection|"
+     r"could not connect|unable to connect|couldn'?t connect|connect to .{0,60}failed|"
+     r"malformed (?:or unexpected )?(?:name server )?reply|dns (?:error|failure|lookup)|"
+     r"servfail|too many hops|mail loop|loops back|routing loop|"
+     r"SMTP (?:protocol )?error|bad response|server not available|unavailable"),
+    (R.SYSTEMERROR, r"system error|internal (?:server )?error|local (?:configuration )?error|"
+     r"server error|configuration error|service (?:is )?(?:not available|unavailable)|"
+     r"transaction failed|local error|temporary system problem|resources|"
+     r"could not (?:create|write|open)|i/o error"),
+    (R.SYNTAXERROR, r"syntax error|unrecognized command|command not (?:recognized|implemented)|"
+     r"bad sequence|invalid command|syntax"),
+)
+TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = tuple(
+    (reason, re.compile(pattern, re.I)) for reason, pattern in _TEXT_RULES
+)
+
+# 4. RFC 3463 subject.detail codes when no phrase decided.
+STATUS_TABLE: dict[str, Reason] = {
+    "1.0": R.USERUNKNOWN, "1.3": R.USERUNKNOWN, "1.4": R.USERUNKNOWN, "1.5": R.USERUNKNOWN,
+    "1.7": R.REJECTED, "1.8": R.REJECTED, "1.9": R.USERUNKNOWN,
+    "2.0": R.USERUNKNOWN, "2.1": R.SUSPEND, "2.4": R.SYSTEMERROR,
+    "3.0": R.MAILERERROR, "3.1": R.SYSTEMFULL, "3.2": R.SYSTEMERROR, "3.3": R.SYSTEMERROR,
+    "3.5": R.SYSTEMERROR,
+    "4.0": R.NETWORKERROR, "4.1": R.NETWORKERROR, "4.2": R.NETWORKERROR, "4.3": R.SYSTEMERROR,
+    "4.4": R.HOSTUNKNOWN, "4.5": R.SYSTEMFULL, "4.6": R.NETWORKERROR,
+    "5.0": R.SYNTAXERROR, "5.1": R.SYNTAXERROR, "5.2": R.SYNTAXERROR, "5.3": R.EXCEEDLIMIT,
+    "5.4": R.SYNTAXERROR, "5.5": R.SYNTAXERROR,
+    "6.0": R.CONTENTERROR, "6.1": R.CONTENTERROR, "6.2": R.CONTENTERROR, "6.3": R.CONTENTERROR,
+    "6.4": R.CONTENTERROR, "6.5": R.CONTENTERROR,
+    "7.0": R.SECURITYERROR, "7.1": R.REJECTED, "7.2": R.SECURITYERROR, "7.3": R.SECURITYERROR,
+    "7.4": R.SECURITYERROR, "7.5": R.SECURITYERROR, "7.6": R.SECURITYERROR, "7.7": R.SECURITYERROR,
+    "7.8": R.SECURITYERROR, "7.9": R.POLICYVIOLATION, "7.13": R.SUSPEND, "7.17": R.HASMOVED,
+    "7.18": R.SUSPEND, "7.28": R.SPEEDING,
+}
+
+# 5. Bare reply codes (RFC 5321 §4.2.3).
+REPLY_TABLE: dict[str, Reason] = {
+    "421": R.SYSTEMERROR, "450": R.SYSTEMERROR, "451": R.SYSTEMERROR, "452": R.SYSTEMFULL,
+    "500": R.SYNTAXERROR, "501": R.SYNTAXERROR, "502": R.SYNTAXERROR, "503": R.SYNTAXERROR,
+    "504": R.SYNTAXERROR, "550": R.USERUNKNOWN, "551": R.HASMOVED, "552": R.MAILBOXFULL,
+    "553": R.USERUNKNOWN, "554": R.REJECTED, "555": R.SYNTAXERROR, "556": R.NOTACCEPT,
+}
+
+PERMANENT_REASONS = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
+_NOT_FAILURES = {"delivered": R.DELIVERED, "relayed": R.DELIVERED, "expanded": R.DELIVERED}
+
+
+def _subject_detail(status: str) -> str:
+    parts = status.split(".")
+    return ".".join(parts[1:]) if len(parts) == 3 else ""
+
+
+def _provider_reason(remote_mta: str, diagnostic: str) -> Reason | None:
+    host = remote_mta.lower().rstrip(".")
+    for suffix, rules in PROVIDER_RULES:
+        if host == suffix or host.endswith("." + suffix):
+            for pattern, reason in rules:
+                if pattern.search(diagnostic):
+                    return reason
+    return None
+
+
+def text_reason(diagnostic: str) -> Reason | None:
+    """The first phrase rule matching the diagnostic text, or None."""
+    for reason, pattern in TEXT_RULES:
+        if pattern.search(diagnostic):
+            return reason
+    return None
+
+
+def _reason(status: str, reply_code: str, diagnostic: str, remote_mta: str) -> Reason:
+    detail = _subject_detail(status)
+    if detail in EXACT_STATUS:
+        return EXACT_STATUS[detail]
+    found = _provider_reason(remote_mta, diagnostic) or text_reason(diagnostic)
+    if found is not None:
+        return found
+    if detail in STATUS_TABLE:
+        return STATUS_TABLE[detail]
+    if not status and reply_code in REPLY_TABLE:
+        return REPLY_TABLE[reply_code]
+    if status.endswith(".0.0") or reply_code:
+        return R.ONHOLD
+    return R.UNDEFINED
+
+
+def classify(
+    status: str,
+    reply_code: str,
+    diagnostic: str,
+    *,
+    remote_mta: str = "",
+    format: str = "",
+    action: str = "failed",
+) -> tuple[str, bool]:
+    """(reason name, permanent) for one recipient's failure; never raises."""
+    if action in _NOT_FAILURES:
+        return _NOT_FAILURES[action].value, False
+    diagnostic = diagnostic[:4000]
+    reason = _reason(status.strip(), reply_code.strip(), diagnostic, remote_mta)
+    if action == "delayed" and reason in (R.ONHOLD, R.UNDEFINED):
+        reason = R.EXPIRED
+    temporary = status.startswith("4") or (not status and reply_code.startswith("4"))
+    return reason.value, reason in PERMANENT_REASONS and not temporary
