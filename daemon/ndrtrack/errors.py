@@ -27,6 +27,17 @@ class StoreError(NdrtrackError):
     """The store (database) could not be opened, migrated, read or written."""
 
 
+class MailboxError(NdrtrackError):
+    """A mailbox (Maildir or IMAP folder) could not be polled; ``kind`` says at which step.
+
+    Kinds: ``connect_error``, ``tls_error``, ``auth_error``, ``mailbox_error``.
+    """
+
+    def __init__(self, message: str, *, kind: str = "mailbox_error") -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
 class ParseError(NdrtrackError):
     """A message could not be decoded; the parser records it instead of raising it out."""
 

@@ -22,6 +22,12 @@ INTAKE_MESSAGES = Counter(
 )
 INTAKE_BYTES = Counter("ndrtrack_intake_bytes", "Bytes of messages stored in the spool",
                        ["source"])
+MAILBOX_POLLS = Counter(
+    "ndrtrack_mailbox_polls",
+    "Polls of a Maildir or IMAP folder, by source (maildir, imap) and result "
+    "(ok, connect_error, tls_error, auth_error, mailbox_error, spool_error, error)",
+    ["source", "result"],
+)
 SPOOL_ENTRIES = Gauge("ndrtrack_spool_entries", "Spool entries by state", ["state"])
 RUNNER_PROCESSED = Counter("ndrtrack_runner_processed",
                            "Spool entries the runner finished, by outcome", ["outcome"])
