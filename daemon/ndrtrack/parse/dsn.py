@@ -18,6 +18,7 @@ blank lines say.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from email.message import Message
 
 from ndrtrack.model import Bounce, DeliveryStatus, MessageKind, OriginalMessage
@@ -27,7 +28,9 @@ from ndrtrack.parse.extract import (
     decoded_payload,
     first_reply,
     first_status,
+    smtp_command,
     squeeze,
+    text_parts,
 )
 from ndrtrack.parse.headers import parse_date, queue_id_for
 
@@ -138,7 +141,7 @@ def _status(field_value: str, diagnostic: str) -> str:
     quoted = first_status(diagnostic)
     if not status:
         return quoted
-    if quoted and status.endswith(".0.0") and quoted[0] == status[0] and not quoted.endswith(".0.0"):
+    if quoted and quoted != status and quoted[0] == status[0] and not quoted.endswith(".0.0"):
         return quoted
     return status
 
@@ -167,6 +170,7 @@ def recipient_status(block: dict[str, str], reporting_mta: str) -> DeliveryStatu
         remote_mta=_mta(block.get("remote-mta", "")),
         reporting_mta=reporting_mta,
         last_attempt=parse_date(block.get("last-attempt-date")),
+        smtp_command=smtp_command(diagnostic),
     )
 
 
@@ -206,6 +210,27 @@ def parse_fields_text(text: str, *, format_name: str = "rfc3464") -> Bounce | No
     )
 
 
+_SENT = re.compile(r"^>>> ?(RCPT TO|MAIL FROM|DATA|EHLO|HELO|STARTTLS|QUIT)\b", re.I | re.M)
+_ERROR_REPLY = re.compile(r"^<<< ?[45]\d\d", re.M)
+_TRANSCRIPT_NAMES = {"rcpt to": "RCPT", "mail from": "MAIL", "data": "DATA", "ehlo": "EHLO",
+                     "helo": "HELO", "starttls": "STARTTLS", "quit": "DATA"}
+
+
+def transcript_command(msg: Message) -> str:
+    """The command a Sendmail-style session transcript (``>>> DATA`` / ``<<< 550 ...``) failed at.
+
+    ``QUIT`` counts as DATA: the error reply to the end of data arrives after QUIT is queued.
+    """
+    for text in text_parts(msg, html=False)[:1]:
+        error = _ERROR_REPLY.search(text)
+        if error is None:
+            return ""
+        sent = list(_SENT.finditer(text, 0, error.start()))
+        if sent:
+            return _TRANSCRIPT_NAMES[sent[-1].group(1).lower()]
+    return ""
+
+
 def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None:
     """Decode a DSN message: fields, recipients, returned original, queue id."""
     part = find_status_part(msg)
@@ -216,12 +241,16 @@ def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None
         return None
     original = attached_original(msg) or OriginalMessage()
     queue_id = bounce.queue_id or queue_id_for(original, bounce.reporting_mta)
+    command = transcript_command(msg)
+    statuses = bounce.statuses
+    if command:
+        statuses = tuple(s if s.smtp_command else replace(s, smtp_command=command) for s in statuses)
     return Bounce(
         format=bounce.format,
         reporting_mta=bounce.reporting_mta,
         arrived_at=bounce.arrived_at,
         queue_id=queue_id,
         original=original,
-        statuses=bounce.statuses,
+        statuses=statuses,
         kind=bounce.kind,
     )

@@ -25,6 +25,24 @@ _TAGS = re.compile(r"<[^>]{0,2000}>")
 _ENTITY = {"&lt;": "<", "&gt;": ">", "&amp;": "&", "&nbsp;": " ", "&quot;": '"'}
 _ENTITIES = re.compile("|".join(_ENTITY))
 _SPACES = re.compile(r"[ \t]+")
+_REMOTE_HOST = re.compile(
+    r"(?:\bhost|\bserver|\bMX|by|\bat|\bfrom|mail exchanger)\s+\[?([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}"
+    r"|\d{1,3}(?:\.\d{1,3}){3})\]?",
+    re.I,
+)
+_COMMAND = re.compile(
+    r"\b(?:after|in reply to|while talking to[^:]*:\s*>>>)\s*(?:the\s+)?"
+    r"(RCPT TO|MAIL FROM|DATA|end of data|HELO|EHLO|STARTTLS|initial connection|connect|"
+    r"end of data|final DATA)",
+    re.I,
+)
+_COMMAND_NAMES = {
+    "rcpt to": "RCPT", "mail from": "MAIL", "data": "DATA", "end of data": "DATA",
+    "final data": "DATA", "helo": "HELO", "ehlo": "EHLO", "starttls": "STARTTLS",
+    "initial connection": "CONN", "connect": "CONN",
+}
+
+
 
 
 def decoded_payload(part: Message) -> str:
@@ -126,3 +144,15 @@ def clean_address(value: str) -> str:
 def squeeze(text: str) -> str:
     """Collapse runs of whitespace: diagnostics are compared and displayed on one line."""
     return _SPACES.sub(" ", " ".join(text.split())).strip()
+
+
+def smtp_command(text: str) -> str:
+    """The SMTP command a diagnostic says the failure happened after ("" when not said)."""
+    match = _COMMAND.search(text)
+    return _COMMAND_NAMES.get(match.group(1).lower(), "") if match else ""
+
+
+def remote_host(text: str) -> str:
+    """The remote MTA a diagnostic names (``host mx.example.org [192.0.2.1]``), or ""."""
+    match = _REMOTE_HOST.search(text)
+    return match.group(1).lower().rstrip(".") if match else ""

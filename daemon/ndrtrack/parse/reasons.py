@@ -205,6 +205,11 @@ REPLY_TABLE: dict[str, Reason] = {
     "553": R.USERUNKNOWN, "554": R.REJECTED, "555": R.SYNTAXERROR, "556": R.NOTACCEPT,
 }
 
+_BY_COMMAND = {
+    ("DATA", R.USERUNKNOWN): R.FILTERED,
+    ("MAIL", R.USERUNKNOWN): R.REJECTED,
+    ("MAIL", R.BLOCKED): R.REJECTED,
+}
 PERMANENT_REASONS = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 _NOT_FAILURES = {"delivered": R.DELIVERED, "relayed": R.DELIVERED, "expanded": R.DELIVERED}
 
@@ -256,12 +261,19 @@ def classify(
     remote_mta: str = "",
     format: str = "",
     action: str = "failed",
+    command: str = "",
 ) -> tuple[str, bool]:
-    """(reason name, permanent) for one recipient's failure; never raises."""
+    """(reason name, permanent) for one recipient's failure; never raises.
+
+    ``command`` is the SMTP command the failure answered: a "no such user" that arrives only
+    after DATA comes from a content filter (the address was accepted at RCPT), and one at
+    MAIL FROM is about the sender, so the command refines an address reason.
+    """
     if action in _NOT_FAILURES:
         return _NOT_FAILURES[action].value, False
     diagnostic = diagnostic[:4000]
     reason = _reason(status.strip(), reply_code.strip(), diagnostic, remote_mta)
+    reason = _BY_COMMAND.get((command, reason), reason)
     if action == "delayed" and reason in (R.ONHOLD, R.UNDEFINED):
         reason = R.EXPIRED
     temporary = status.startswith("4") or (not status and reply_code.startswith("4"))

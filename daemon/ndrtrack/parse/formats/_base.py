@@ -27,6 +27,8 @@ from ndrtrack.model import Bounce, DeliveryStatus, MessageKind, OriginalMessage
 from ndrtrack.parse import dsn
 from ndrtrack.parse.extract import (
     ADDRESS,
+    remote_host,
+    smtp_command,
     attached_original,
     body_text,
     clean_address,
@@ -38,24 +40,6 @@ from ndrtrack.parse.headers import decode_words, original_from_text, queue_id_fo
 
 _BODY_ATTR = "_ndrtrack_body"
 _HEAD_ATTR = "_ndrtrack_head"
-
-_REMOTE_HOST = re.compile(
-    r"(?:\bhost|\bserver|\bMX|by|\bat|\bfrom|mail exchanger)\s+\[?([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}"
-    r"|\d{1,3}(?:\.\d{1,3}){3})\]?",
-    re.I,
-)
-_COMMAND = re.compile(
-    r"\b(?:after|in reply to|while talking to[^:]*:\s*>>>)\s*(?:the\s+)?"
-    r"(RCPT TO|MAIL FROM|DATA|end of data|HELO|EHLO|STARTTLS|initial connection|connect|"
-    r"end of data|final DATA)",
-    re.I,
-)
-_COMMAND_NAMES = {
-    "rcpt to": "RCPT", "mail from": "MAIL", "data": "DATA", "end of data": "DATA",
-    "final data": "DATA", "helo": "HELO", "ehlo": "EHLO", "starttls": "STARTTLS",
-    "initial connection": "CONN", "connect": "CONN",
-}
-
 
 def cached_body(msg: Message) -> str:
     """The message's first human-readable text, decoded once and kept on the message."""
@@ -73,18 +57,6 @@ def head(msg: Message) -> str:
         text = decode_words(msg.get("From")) + "\n" + decode_words(msg.get("Subject"))
         setattr(msg, _HEAD_ATTR, text)
     return text
-
-
-def smtp_command(text: str) -> str:
-    """The SMTP command a diagnostic says the failure happened after ("" when not said)."""
-    match = _COMMAND.search(text)
-    return _COMMAND_NAMES.get(match.group(1).lower(), "") if match else ""
-
-
-def remote_host(text: str) -> str:
-    """The remote MTA a diagnostic names (``host mx.example.org [192.0.2.1]``), or ""."""
-    match = _REMOTE_HOST.search(text)
-    return match.group(1).lower().rstrip(".") if match else ""
 
 
 class Format:
@@ -148,6 +120,7 @@ class TextFormat(Format):
     stop: ClassVar[re.Pattern[str] | None] = None
     signature: ClassVar[re.Pattern[str] | None] = None
     kind: ClassVar[MessageKind] = MessageKind.BOUNCE
+    prefer_dsn: ClassVar[bool] = True
 
     def detect(self, msg: Message) -> bool:
         if self.signature is None:
@@ -158,6 +131,10 @@ class TextFormat(Format):
         return cached_body(msg)
 
     def parse(self, msg: Message) -> Bounce | None:
+        if self.prefer_dsn and dsn.find_status_part(msg) is not None:
+            bounce = dsn.parse_report(msg, format_name=self.name)
+            if bounce is not None:
+                return bounce
         text = self.text(msg)
         found, rest = self.scan(text)
         if not found:

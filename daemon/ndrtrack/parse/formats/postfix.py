@@ -1,0 +1,42 @@
+"""Postfix: RFC 3464 reports since 2.0, a plain-text report before that.
+
+The DSN carries ``X-Postfix-Queue-ID`` and ``X-Postfix-Sender`` among the per-message fields
+and words diagnostics as ``host mx[ip] said: 550 5.1.1 ... (in reply to RCPT TO command)``.
+The plain-text form (old Postfix, and ISPs that strip the report) starts with "This is the
+Postfix program at host …" or "I'm sorry to have to inform you that the message returned
+below could not be delivered", then lists ``<rcpt>: diagnostic`` with indented continuation
+lines; the returned message follows in its own MIME part or after a dashed line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from ndrtrack.parse.formats._base import TextFormat, cached_body
+
+
+class Postfix(TextFormat):
+    name = "postfix"
+    order = 60
+    hints = re.compile(r"Undelivered Mail Returned to Sender|Mail Delivery System", re.I)
+    signature = re.compile(
+        r"This is the (?:\S+ )?Postfix program|^X-Postfix-(?:Queue-ID|Sender):|"
+        r"I'm sorry to have to inform you that the message returned", re.I | re.M
+    )
+    start: ClassVar[re.Pattern[str] | None] = re.compile(
+        r"could not be delivered to one or more|The \S* ?Postfix program|delete your own text", re.I
+    )
+    recipient = re.compile(r"^<(?P<addr>[^\s<>]+@[^\s<>]+)>(?: \(expanded from <[^>]*>\))?:")
+    end = re.compile(r"^-{20,}\s*$|^Content-Description: Undelivered Message", re.I)
+
+    def detect(self, msg):  # noqa: ANN001, ANN201
+        if self.signature.search(cached_body(msg)[:6000]):
+            return True
+        for part in msg.walk():
+            if part.get_content_type() == "message/delivery-status":
+                return "x-postfix" in str(part).lower()[:2000]
+        return False
+
+
+FORMAT = Postfix()

@@ -1,0 +1,377 @@
+"""Inline forwards: recover the forwarded message from the text a mail client wrote.
+
+When a person presses "Forward" (not "Forward as attachment") the client throws the MIME
+structure away and writes the original into the body: an optional separator line, a short
+header block, then the original body.  The layouts differ by client and language, e.g.::
+
+    ---------- Forwarded message ---------          (Gmail, HubSpot: "---------- Weitergeleitete Nachricht ---------")
+    -------- Forwarded Message --------             (Thunderbird: field, tab, value)
+    -----Original Message-----                      (Outlook desktop; "-----Ursprüngliche Nachricht-----")
+    ________________________________                (Outlook Live / 365: a rule, then From/Sent/To/Subject)
+    > Begin forwarded message:                      (Apple Mail: the whole block quoted)
+       ----- Forwarded Message ----- From: …To: …Sent: …Subject: …   (Yahoo: one glued line)
+    John Doe <john@x> kirjoitti 28/10/2021 12.46:   (a "wrote" line instead of a header block)
+
+The rules below are structural: a header block is a run of ``Label: value`` lines whose labels
+belong to the multilingual field vocabulary in :data:`FIELD_LABELS` and which names a sender
+plus at least one of date/subject/recipient.  Quote markers (``>``), bold markers (``*From:*``)
+and ``[mailto:…]`` / ``<mailto:…>`` decorations are stripped first.  Every scan is a single pass
+over at most :data:`MAX_SCAN_LINES` lines with anchored, non-nested patterns, so a hostile body
+costs linear time.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+MAX_SCAN_LINES = 5000
+MAX_LINE = 2000
+
+#: Header-block labels as clients write them, by canonical field (casefolded, without colon).
+FIELD_LABELS: dict[str, tuple[str, ...]] = {
+    "from": (
+        "from", "von", "de", "da", "van", "från", "fra", "lähettäjä", "od", "от", "от кого",
+        "kimden", "feladó", "afzender", "remitente", "mittente", "expéditeur", "absender",
+        "差出人", "发件人", "寄件者", "보낸 사람", "від", "nadawca", "odesílatel", "avsändare",
+        "afsender", "de la", "šalje", "pošiljatelj", "pošiljalec", "saatja", "nuo", "gönderen",
+        "από", "αποστολέας", "מאת", "من", "lähettäjä", "frá", "sender", "dari", "từ",
+    ),
+    "to": (
+        "to", "an", "à", "a", "para", "aan", "till", "til", "vastaanottaja", "do", "komu",
+        "кому", "kime", "címzett", "destinatario", "destinataire", "empfänger", "per", "宛先",
+        "收件人", "收件者", "받는 사람", "prima", "pentru", "saaja", "kam", "alıcı", "προς",
+        "אל", "إلى", "adressat", "recipient", "recipients", "kepada", "đến", "gavėjas",
+        "adresāts", "címzettek", "vastaanottajat", "adresat", "adresaci",
+    ),
+    "cc": (
+        "cc", "kopie", "kopia", "копия", "kopio", "kopi", "copie", "copia", "dw", "másolat",
+        "kópia", "kopija", "копія", "抄送", "副本", "참조", "κοιν", "עותק", "نسخة", "bilgi",
+        "cc list", "kopie an", "kopioi", "kopija:",
+    ),
+    "date": (
+        "date", "sent", "datum", "gesendet", "envoyé", "envoyé le", "enviado", "enviada",
+        "data", "inviato", "verzonden", "skickat", "sendt", "lähetetty", "päivämäärä",
+        "wysłano", "wysłane", "odesláno", "отправлено", "дата", "tarih", "gönderildi",
+        "elküldve", "dátum", "trimis", "dată", "poslano", "送信日時", "日付", "日期",
+        "发送时间", "發送時間", "보낸 날짜", "fecha", "sent at", "verstuurd", "ημερομηνία",
+        "στάλθηκε", "תאריך", "التاريخ", "tanggal", "ngày", "išsiųsta", "nosūtīts", "odoslané",
+        "gesendet am", "date sent", "saadetud", "lähetetty:",
+    ),
+    "subject": (
+        "subject", "betreff", "objet", "sujet", "asunto", "assunto", "oggetto", "onderwerp",
+        "ämne", "emne", "aihe", "temat", "předmět", "тема", "konu", "tárgy", "predmet",
+        "subiect", "件名", "主题", "主旨", "제목", "θέμα", "tema", "נושא", "الموضوع", "perihal",
+        "chủ đề", "efni", "teema", "tēma",
+    ),
+    "reply-to": (
+        "reply-to", "reply to", "antwort an", "répondre à", "responder a", "rispondi a",
+        "antwoord aan", "svara till", "svar til", "vastausosoite", "odpowiedź do",
+        "odpovědět", "ответить", "ответ", "odgovori", "返信先",
+    ),
+}
+
+LABEL_FIELD: dict[str, str] = {
+    label: name for name, labels in FIELD_LABELS.items() for label in labels
+}
+
+#: Words that mark a separator line as a forward (vs. an embedded original in a reply).
+FORWARD_WORDS = (
+    "forward", "weitergeleitet", "transféré", "transfere", "reenviado", "reenvi", "inoltrat",
+    "doorgestuurd", "vidarebefordra", "videresend", "välitet", "przekaz", "přeposla",
+    "preposla", "přeposílan", "přeposlan", "пересл", "переадрес", "encaminhad", "reencaminhad", "転送", "转发", "轉寄",
+    "전달", "proslijeđ", "továbbított", "redirecționat", "iletil", "προωθ", "הועבר",
+    "redir", "réexpédié",
+)
+ORIGINAL_WORDS = (
+    "original", "ursprüngliche", "originale", "oorspronkelijk", "ursprungligt",
+    "opprinnelig", "oprindelig", "alkuperäinen", "oryginaln", "původní", "исходное",
+    "元のメッセージ", "原始邮件", "원본",
+)
+#: Verbs of "On <date>, <sender> wrote:" attributions.
+WROTE_WORDS = (
+    "wrote", "schrieb", "a écrit", "escribió", "ha scritto", "escreveu", "schreef",
+    "het volgende geschreven", "skrev", "kirjoitti", "napisał", "napsal", "пишет", "написал",
+    "írta", "scrie", "yazdı", "έγραψε", "が書きました", "写道", "wrote on",
+)
+
+_QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
+_BOLD = re.compile(r"^[*_]{1,2}([^*_:]{1,40}?)[ \t]*:[*_]{1,2}")
+_LABEL = re.compile(r"^[ \t]*([^\W\d_][^:：\t\n]{0,30}?)[ \t]*[:：][ \t]*(.*)$")
+_MAILTO = re.compile(r"[ \t]*[\[<]mailto:[^\]>\s]{0,320}[\]>]")
+_RULE = re.compile(r"^[ \t]*[-_=*~]{8,}[ \t]*$")
+_SEPARATOR = re.compile(r"^[ \t*]*([-=_~]{2,})[ \t]*([^-=_~\n][^\n]{0,80}?)[ \t]*[-=_~]{2,}[ \t*]*(.*)$")
+_COLON_INTRO = re.compile(r"^[ \t]*([^\W\d][^:\n]{2,60}?)[ \t]*:[ \t]*$")
+_ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+_GLUED_LABELS = "|".join(
+    re.escape(label) for label in sorted(LABEL_FIELD, key=len, reverse=True)
+)
+_GLUED = re.compile(rf"(?i)({_GLUED_LABELS})[ \t]?:[ \t]?")
+
+
+@dataclass(frozen=True, slots=True)
+class InlineForward:
+    """What the text of an inline forward still says about the message it carries."""
+
+    style: str  # "forward" | "original" | "header-block" | "wrote"
+    separator: str = ""
+    sender: str = ""
+    to: str = ""
+    cc: str = ""
+    date: str = ""
+    subject: str = ""
+    reply_to: str = ""
+    body: str = ""
+    before: str = ""
+    quoted: bool = False
+
+
+def _clean(line: str) -> tuple[str, bool]:
+    """Drop quote markers, bold markers and mailto decorations; return (text, was_quoted)."""
+    line = line[:MAX_LINE].replace("\u00a0", " ").replace("\ufeff", "").rstrip("\r")
+    quoted = False
+    m = _QUOTE.match(line)
+    if m:
+        line, quoted = line[m.end():], True
+    b = _BOLD.match(line)
+    if b:
+        line = b.group(1) + ":" + line[b.end():]
+    if "mailto:" in line:
+        line = _MAILTO.sub("", line)
+    return line.strip(), quoted
+
+
+def _field(text: str) -> tuple[str, str] | None:
+    m = _LABEL.match(text)
+    if m is None:
+        return None
+    name = LABEL_FIELD.get(m.group(1).strip(" *").casefold())
+    return (name, m.group(2).strip(" *")) if name else None
+
+
+def _separator_kind(text: str) -> str:
+    """'forward' / 'original' for separator or intro lines, '' for anything else."""
+    low = text.casefold()
+    if _RULE.match(text):
+        return "original"
+    sep = _SEPARATOR.match(text)
+    intro = _COLON_INTRO.match(text)
+    if sep is None and intro is None:
+        return ""
+    words = (sep.group(2) if sep else intro.group(1)).casefold()  # type: ignore[union-attr]
+    if any(w in words for w in FORWARD_WORDS):
+        return "forward"
+    if any(w in words for w in ORIGINAL_WORDS) or ("message" in low and sep is not None):
+        return "original"
+    return ""
+
+
+def _glued_fields(text: str) -> list[tuple[str, str]]:
+    """Split a Yahoo-style one-line header block ("From: a <x@y>To: b …Subject: s")."""
+    marks = [
+        m for m in _GLUED.finditer(text)
+        if m.group(1).casefold() in LABEL_FIELD and not (m.start() and text[m.start() - 1].islower())
+    ]
+    fields = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        fields.append((LABEL_FIELD[m.group(1).casefold()], text[m.end():end].strip()))
+    return fields
+
+
+def _acceptable(fields: dict[str, str]) -> bool:
+    return "from" in fields and any(k in fields for k in ("date", "subject", "to"))
+
+
+@dataclass
+class _Block:
+    start: int
+    end: int  # first line after the block
+    fields: dict[str, str]
+
+
+def _read_block(lines: list[tuple[str, bool]], start: int) -> _Block | None:
+    """Read a header block starting at ``start``; tolerate one stray blank/continuation line."""
+    fields: dict[str, str] = {}
+    last = ""
+    i, end, gap = start, start, 0
+    while i < len(lines) and i - start < 40:
+        text = lines[i][0]
+        hit = _field(text)
+        if hit and hit[0] not in fields:
+            fields[hit[0]] = hit[1]
+            last, end, gap = hit[0], i + 1, 0
+        elif hit:
+            break
+        elif not text:
+            gap += 1
+            if gap > 2:
+                break
+        elif last and gap == 0 and _next_is_field(lines, i + 1):
+            if _LABEL.match(text) is None:  # a wrapped value; an unknown field is skipped
+                fields[last] = f"{fields[last]} {text}".strip()
+            end = i + 1
+        else:
+            break
+        i += 1
+    return _Block(start, end, fields) if _acceptable(fields) else None
+
+
+def _next_is_field(lines: list[tuple[str, bool]], i: int) -> bool:
+    return i < len(lines) and _field(lines[i][0]) is not None
+
+
+def _wrote_line(text: str) -> dict[str, str] | None:
+    """"On Tue, 1 Jan 2019, John <j@x> wrote:" and its translations → sender and date."""
+    if not text.endswith(":") or len(text) > 400:
+        return None
+    low = text.casefold()
+    verb = next((w for w in WROTE_WORDS if w in low), None)
+    addr = _ADDRESS.search(text)
+    if verb is None or addr is None:
+        return None
+    sender = _sender_around(text, addr.start(), addr.end())
+    rest = (text[: text.find(sender)] + " " + text[text.find(sender) + len(sender):]).strip()
+    idx = rest.casefold().find(verb)
+    date = (rest[:idx] + rest[idx + len(verb):]) if idx >= 0 else rest
+    return {"from": sender, "date": date.strip(" ,:\t")}
+
+
+def _sender_around(text: str, start: int, end: int) -> str:
+    """The address with the display name written just before it (quoted or plain)."""
+    if start > 0 and text[start - 1] == "<":
+        close = text.find(">", end)
+        end = close + 1 if close > 0 else end
+        start -= 1
+        head = text[:start].rstrip()
+        if head.endswith('"'):
+            open_q = head.rfind('"', 0, len(head) - 1)
+            return text[open_q if open_q >= 0 else 0:end].strip()
+        words = head.split(",")[-1].split()
+        name = [w for w in words[-4:] if w[:1].isupper() or not w.isascii()]
+        return (" ".join(name) + " " + text[start:end]).strip()
+    return text[start:end]
+
+
+def find_forward(text: str, *, outer_subject: str = "") -> InlineForward | None:
+    """Find the first inline-forwarded message in ``text``; ``None`` if the text has none."""
+    raw = text.splitlines()[:MAX_SCAN_LINES]
+    lines = [_clean(line) for line in raw]
+    for i, (line, quoted) in enumerate(lines):
+        if not line:
+            continue
+        found = _forward_at(lines, raw, i, line)
+        if found is not None:
+            style, sep, fields, body_start = found
+            return _build(style, sep, fields, raw, lines, i, body_start, quoted, outer_subject)
+    return None
+
+
+def _forward_at(lines, raw, i, line):  # type: ignore[no-untyped-def]
+    """(style, separator, fields, body_start) when a forward begins at line ``i``."""
+    kind = _separator_kind(line)
+    if kind:
+        glued = _glued_fields(line) if len(line) > 30 else []
+        if glued and _acceptable(dict(glued)):
+            return kind, line, dict(glued), i + 1
+        j = i + 1
+        while j < len(lines) and j - i < 4 and not lines[j][0]:
+            j += 1
+        block = _read_block(lines, j)
+        if block:
+            return kind, line, block.fields, block.end
+        return None
+    if _field(line) is not None:
+        block = _read_block(lines, i)
+        if block and len(block.fields) >= 2:
+            return "header-block", "", block.fields, block.end
+        return None
+    wrote = _wrote_line(line)
+    if wrote is None and i + 1 < len(lines) and lines[i + 1][0] and len(line) < 200:
+        wrote = _wrote_line(f"{line} {lines[i + 1][0]}")
+        if wrote is not None:
+            return "wrote", "", wrote, i + 2
+    if wrote is not None:
+        return "wrote", "", wrote, i + 1
+    return None
+
+
+def _build(style, sep, fields, raw, lines, start, body_start, quoted, outer_subject):  # type: ignore[no-untyped-def]
+    body = _body(lines, body_start)
+    subject = fields.get("subject", "") or strip_forward_prefix(outer_subject)
+    return InlineForward(
+        style=style,
+        separator=sep,
+        sender=fields.get("from", ""),
+        to=fields.get("to", ""),
+        cc=fields.get("cc", ""),
+        date=fields.get("date", ""),
+        subject=subject,
+        reply_to=fields.get("reply-to", ""),
+        body=body,
+        before="\n".join(raw[:start]).strip(),
+        quoted=quoted,
+    )
+
+
+def _body(lines: list[tuple[str, bool]], start: int) -> str:
+    """The forwarded body: quote markers removed, leading blank lines skipped."""
+    out = [text for text, _ in lines[start:]]
+    while out and not out[0]:
+        out.pop(0)
+    return "\n".join(out).rstrip()
+
+
+_PREFIX = re.compile(
+    r"^(?:[ \t]*(?:fwd?|fw|wg|tr|rv|i|vs|vl|vb|pd|enc|doorst|videresend|redir\.?|re|aw|sv|"
+    r"odp|ant|antw|rif|r|res|ynt|пересл|отв|转发|回复|答复|轉寄|[\w]{1,3})(?:\[\d+\])?[ \t]*[:：])+",
+    re.IGNORECASE,
+)
+
+
+def strip_forward_prefix(subject: str) -> str:
+    """"FW: WG: Subject" → "Subject" (the forward's subject is the original's plus prefixes)."""
+    return _PREFIX.sub("", subject, count=1).strip()
+
+
+class _Text(HTMLParser):
+    """HTML → text good enough for finding header blocks (block tags become line breaks)."""
+
+    BLOCK = frozenset({"br", "p", "div", "tr", "li", "hr", "blockquote", "h1", "h2", "h3",
+                       "table", "pre"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script", "head"):
+            self.skip += 1
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "head"):
+            self.skip = max(0, self.skip - 1)
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Strip tags; keep line structure so header blocks stay one field per line."""
+    parser = _Text()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:  # noqa: BLE001 - html.parser is lenient; keep whatever was read
+        pass
+    text = "".join(parser.parts)
+    text = re.sub(r"[ \t\r\f\v]+\n", "\n", html.unescape(text) if "&" in text else text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
