@@ -1,0 +1,212 @@
+"""The runner: takes spool entries in arrival order through the pipeline's stages.
+
+One entry at a time, in a worker thread (stages are synchronous): claim it (``new/`` →
+``processing/``), run every stage not yet recorded ``ok`` for its case, then move it to
+``done/``.  A failing stage records its error on the case, the entry goes back to ``new/``
+with a back-off (``backoff_initial`` doubling up to ``backoff_max``), and after
+``runner.max_tries`` tries it is moved to ``shunt/`` with the error beside it — the runner
+itself keeps going.  Entries left in ``processing/`` by a crash are put back by
+``Spool.setup`` and taken up again; the stages' idempotency makes that safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ndrtrack.config import Config, RunnerConfig
+from ndrtrack.errors import SpoolError
+from ndrtrack.intake.spool import Spool
+from ndrtrack.intake.stages import Stage, StageContext, load_stages
+from ndrtrack.metrics import RUNNER_PROCESSED, RUNNER_SECONDS, SPOOL_ENTRIES, STAGE_ERRORS
+from ndrtrack.store.base import Store
+
+log = logging.getLogger(__name__)
+
+GAUGE_INTERVAL = 5.0  # seconds between spool directory counts (done/ can be large)
+
+
+@dataclass(slots=True)
+class _Retry:
+    tries: int
+    not_before: float
+
+
+def _ids(spool_id: str, case_id: int | None = None) -> dict[str, object]:
+    """Log context: the spool id (and case id) travel as fields of every line (logsetup)."""
+    return {"spool_id": spool_id} if case_id is None else {"spool_id": spool_id,
+                                                            "case_id": case_id}
+
+
+class StageFailed(Exception):
+    def __init__(self, stage: str, error: BaseException) -> None:
+        self.stage = stage
+        self.error = error
+        super().__init__(f"stage {stage}: {type(error).__name__}: {error}")
+
+
+class Runner:
+    """Drives spool entries through the stages; ``start``/``stop`` from the App."""
+
+    def __init__(self, *, spool: Spool, store: Store, config: Config,
+                 stages: tuple[Stage, ...] | None = None) -> None:
+        self.spool = spool
+        self.store = store
+        self.config = config
+        self.stages = stages if stages is not None else load_stages()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ndrtrack-runner")
+        self._retries: dict[str, _Retry] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_gauge = 0.0
+
+    @property
+    def settings(self) -> RunnerConfig:
+        return self.config.runner
+
+    def update(self, config: Config) -> None:
+        """A reloaded config: tries, back-off and poll interval apply from the next entry."""
+        self.config = config
+
+    def wake(self) -> None:
+        """Something was stored: look at ``new/`` now instead of at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="runner")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Finish the entry in hand (a stage cannot be interrupted midway), then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                log.warning("runner: entry still in progress after %.0fs; left in processing/ "
+                            "for the next start", timeout)
+                self._task.cancel()
+        self._executor.shutdown(wait=False)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                due = await loop.run_in_executor(self._executor, self._due)
+            except OSError as exc:
+                log.error("runner: cannot list the spool: %s", exc)
+                due = []
+            for entry_id in due:
+                if self._stopping:
+                    break
+                await loop.run_in_executor(self._executor, self.process, entry_id)
+            if not due:
+                self._update_gauge(force=False)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                except TimeoutError:
+                    pass
+        self._update_gauge(force=True)
+
+    def _due(self) -> list[str]:
+        now = time.monotonic()
+        return [i for i in self.spool.pending()
+                if i not in self._retries or self._retries[i].not_before <= now]
+
+    def _update_gauge(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if force or now - self._last_gauge >= GAUGE_INTERVAL:
+            self._last_gauge = now
+            for state, count in self.spool.counts().items():
+                SPOOL_ENTRIES.labels(state).set(count)
+
+    # one entry (worker thread) -----------------------------------------------------
+    def process(self, entry_id: str) -> str:
+        """Run one entry through the stages; return the outcome (done, retry, shunted, gone)."""
+        started = time.perf_counter()
+        try:
+            entry = self.spool.claim(entry_id)
+        except SpoolError as exc:
+            log.error("cannot claim: %s", exc, extra=_ids(entry_id))
+            return "gone"
+        if entry is None:
+            return "gone"  # taken by someone else
+        ctx: StageContext | None = None
+        try:
+            ctx = StageContext(entry=entry, message=self.spool.read_message(entry),
+                               store=self.store, config=self.config)
+            self._run_stages(ctx)
+            self.spool.finish(entry_id)
+        except Exception as exc:  # a stage or the store failed: retry later, keep running
+            outcome = self._failed(entry_id, exc)
+        else:
+            self._retries.pop(entry_id, None)
+            outcome = "done"
+            log.info("done in %.1f ms", (time.perf_counter() - started) * 1000,
+                     extra=_ids(entry_id, ctx.case_id if ctx else None))
+        RUNNER_PROCESSED.labels(outcome).inc()
+        RUNNER_SECONDS.observe(time.perf_counter() - started)
+        return outcome
+
+    def _run_stages(self, ctx: StageContext) -> None:
+        ctx.case_id = self.store.case_id_for(ctx.entry.id)
+        for stage in self.stages:
+            if ctx.case_id is not None and self.store.stage_done(ctx.case_id, stage.name):
+                log.debug("stage %s already done", stage.name, extra=_ids(ctx.entry.id))
+                continue
+            try:
+                result = stage.run(ctx)
+            except Exception as exc:
+                STAGE_ERRORS.labels(stage.name).inc()
+                if ctx.case_id is not None:
+                    self._record_error(ctx, stage, exc)
+                raise StageFailed(stage.name, exc) from exc
+            ctx.results[stage.name] = result
+            if ctx.case_id is None:
+                raise StageFailed(stage.name, RuntimeError("no case recorded by the first stage"))
+            self.store.record_stage(ctx.case_id, stage.name, "ok", result, state=stage.state)
+
+    def _record_error(self, ctx: StageContext, stage: Stage, exc: Exception) -> None:
+        assert ctx.case_id is not None
+        try:
+            self.store.record_stage(ctx.case_id, stage.name, "error",
+                                    {"error": f"{type(exc).__name__}: {exc}"})
+        except Exception as store_exc:  # the store may be what failed
+            log.warning("cannot record the error of stage %s: %s", stage.name, store_exc,
+                        extra=_ids(ctx.entry.id))
+
+    def _failed(self, entry_id: str, exc: Exception) -> str:
+        retry = self._retries.get(entry_id) or _Retry(tries=0, not_before=0.0)
+        retry.tries += 1
+        settings = self.settings
+        if retry.tries >= settings.max_tries:
+            self._retries.pop(entry_id, None)
+            error = "".join(traceback.format_exception(exc))
+            log.error("failed %d times, shunted: %s", retry.tries, exc, extra=_ids(entry_id))
+            self._move(entry_id, lambda: self.spool.shunt(entry_id, error))
+            return "shunted"
+        delay = min(settings.backoff_initial * 2 ** (retry.tries - 1), settings.backoff_max)
+        retry.not_before = time.monotonic() + delay
+        self._retries[entry_id] = retry
+        log.warning("try %d/%d failed, retrying in %.1fs: %s", retry.tries, settings.max_tries,
+                    delay, exc, extra=_ids(entry_id))
+        self._move(entry_id, lambda: self.spool.requeue(entry_id))
+        return "retry"
+
+    @staticmethod
+    def _move(entry_id: str, move: Callable[[], None]) -> None:
+        try:
+            move()
+        except SpoolError as exc:  # stays in processing/; Spool.setup puts it back at start-up
+            log.error("%s", exc, extra=_ids(entry_id))
