@@ -303,7 +303,7 @@ class Resolver:
             for server in self._servers:
                 try:
                     wire = await self._ask_one(server, name, rdtype)
-                except (dns.exception.Timeout, asyncio.TimeoutError):
+                except (TimeoutError, dns.exception.Timeout):
                     failures.append((str(server), "TIMEOUT", f"no answer within "
                                      f"{self.settings.timeout:g} s"))
                     continue
@@ -316,9 +316,9 @@ class Resolver:
                     return wire
                 failures.append((str(server), dns.rcode.to_text(rcode), "server answered "
                                  + dns.rcode.to_text(rcode)))
-        server, rcode, _what = failures[-1]
+        last_server, last_rcode, _what = failures[-1]
         detail = "; ".join(f"{s} {w}" for s, _r, w in failures)
-        raise QueryFailed(Lookup(original.to_text(), rdtype, server, rcode,
+        raise QueryFailed(Lookup(original.to_text(), rdtype, last_server, last_rcode,
                                  elapsed=round(time.monotonic() - started, 6),
                                  error=f"could not ask: {detail}"))
 
@@ -411,3 +411,33 @@ def _rdata_text(rdata: object) -> str:
     ):
         return b"".join(strings).decode("utf-8", "replace")
     return rdata.to_text()  # type: ignore[attr-defined]
+
+
+class Evidence:
+    """Asks through a resolver and keeps every Lookup, failed ones included, in order.
+
+    The higher layers (SPF, MX, reverse DNS, …) ask through one ``Evidence`` per question they
+    answer, so their result can carry exactly the lookups it rests on.  ``ask`` never raises
+    for a DNS failure: it returns the failed Lookup (``ok`` false) — "could not ask" becomes
+    a finding, and the report can still be written.
+    """
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.lookups: list[Lookup] = []
+
+    async def ask(self, qname: str | dns.name.Name, rdtype: str) -> Lookup:
+        try:
+            lookup = await self.resolver.query(qname, rdtype)
+        except QueryFailed as exc:
+            lookup = exc.lookup
+        self.lookups.append(lookup)
+        return lookup
+
+    async def addresses(self, host: str) -> tuple[list[str], list[Lookup]]:
+        """A and AAAA of ``host`` (asked together): (addresses, the two lookups)."""
+        found = await asyncio.gather(self.ask(host, "A"), self.ask(host, "AAAA"))
+        return [a for lookup in found for a in lookup.answers], list(found)
+
+    def recorded(self) -> tuple[Lookup, ...]:
+        return tuple(self.lookups)
