@@ -1,0 +1,661 @@
+"""Mailbox intake: copy messages from a local Maildir or an IMAP folder into the spool.
+
+Some NDRs never reach the SMTP listener: the site's MTA delivers the intake address into a
+Maildir, and users resend to a *backup external address* hosted outside the site when the
+gateways themselves may be at fault.  The pollers here fetch those messages.
+
+The rule is **store first, then touch the source**: a message is copied durably into the
+spool (``Spool.store`` returns after fsync + rename) and only then flagged, moved or deleted
+on the source.  A crash between the two would, on its own, store the message again at the
+next poll; a small per-source *ledger* under ``SPOOL/mailbox-state/`` prevents that:
+
+* before storing, ``B <key> <time>`` is appended (and fsync'd) — "about to store";
+* after storing, ``S <key> <spool-id>`` — "stored";
+* keys that have left the source listing are dropped (``F <key>``) and the file is compacted.
+
+The key is ``UIDVALIDITY:UID`` for IMAP and the Maildir unique name.  A message whose key is
+stored is never stored again, only flagged/moved/deleted.  A ``B`` without its ``S`` (a crash
+inside ``Spool.store``'s last fsync) is settled at the next start by looking in the spool for
+an entry carrying that key in its envelope — so a restart never stores a message twice and
+never loses one.
+
+Pollers run their blocking I/O (imaplib, fsync) in a worker thread with ``asyncio.to_thread``;
+a failed poll (connection refused, TLS, wrong password, missing folder, full spool) is logged
+with the source and the reason, counted in ``ndrtrack_mailbox_polls_total``, and retried
+with exponential backoff — it never ends the poller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import imaplib
+import json
+import logging
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from email.parser import BytesParser
+from email.policy import compat32
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Any
+
+from ndrtrack.config import ImapSource, MaildirSource
+from ndrtrack.errors import MailboxError, SpoolError
+from ndrtrack.intake.spool import ENVELOPE, Envelope, Spool
+from ndrtrack.metrics import INTAKE_BYTES, INTAKE_MESSAGES, MAILBOX_POLLS
+
+log = logging.getLogger("ndrtrack.intake.mailbox")
+
+STATE_DIR = "mailbox-state"
+RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")  # most specific first
+IMAP_KEYWORD = "$NdrtrackStored"  # set by ``after: flag`` when the server keeps keywords
+MAILDIR_PROCESSED = ".Processed"  # Maildir++ sub-folder for ``after: move``
+DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+def envelope_for(data: bytes, *, source: str, mailbox: str, key: str, peer: str = "",
+                 tls: bool = False, extra: Iterable[tuple[str, str]] = ()) -> Envelope:
+    """The envelope a mailbox message carries in its headers.
+
+    The delivering MTA recorded the envelope sender in ``Return-Path`` and the envelope
+    recipient in ``Delivered-To`` (or ``X-Original-To``); ``To`` is the fallback.
+    """
+    headers = BytesParser(policy=compat32).parsebytes(data, headersonly=True)
+    return_path = getaddresses([str(headers.get("Return-Path", ""))])
+    mail_from = return_path[0][1] if return_path else ""
+    rcpts: list[str] = []
+    for name in RECIPIENT_HEADERS:
+        values = [str(v) for v in headers.get_all(name, [])]
+        rcpts = [addr for _, addr in getaddresses(values) if addr]
+        if rcpts:
+            break
+    return Envelope(mail_from=mail_from, rcpt_tos=tuple(dict.fromkeys(rcpts)), peer=peer,
+                    source=source, tls=tls,
+                    extra=(("mailbox", mailbox), ("mailbox_key", key), *extra))
+
+
+# --------------------------------------------------------------------------- ledger
+
+
+class Ledger:
+    """Which messages of one source are already in the spool (see the module docstring).
+
+    An append-only text file, one fsync'd line per change; a torn last line (crash while
+    writing it) is ignored on load.  Keys are quoted so that a line always has its fields.
+    """
+
+    COMPACT_AFTER = 256  # dead lines before the file is rewritten
+
+    def __init__(self, path: Path, mailbox: str) -> None:
+        self.path = path
+        self.mailbox = mailbox
+        self.stored: dict[str, str] = {}  # key → spool id
+        self.begun: dict[str, float] = {}  # key → time the store began
+        self._dead = 0
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:
+            op, _, rest = line.partition(" ")
+            key, _, value = rest.partition(" ")
+            if op == "B" and value:
+                self.begun[_unquote(key)] = float(value)
+            elif op == "S" and value:
+                self.begun.pop(_unquote(key), None)
+                self.stored[_unquote(key)] = value
+            elif op == "F":
+                self.begun.pop(_unquote(key), None)
+                self.stored.pop(_unquote(key), None)
+        self._dead = max(0, len(lines) - len(self.stored) - len(self.begun))
+
+    def _append(self, lines: list[str]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, "".join(line + "\n" for line in lines).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SpoolError(f"mailbox ledger {self.path}: cannot write: {exc.strerror}") \
+                from exc
+
+    def begin(self, key: str) -> None:
+        now = time.time()
+        self._append([f"B {_quote(key)} {now:.3f}"])
+        self.begun[key] = now
+
+    def mark_stored(self, key: str, spool_id: str) -> None:
+        self._append([f"S {_quote(key)} {spool_id}"])
+        self.begun.pop(key, None)
+        self.stored[key] = spool_id
+
+    def keep_only(self, present: set[str]) -> None:
+        """Forget stored keys that have left the source (acted upon, or removed by someone)."""
+        gone = [k for k in self.stored if k not in present]
+        if not gone:
+            return
+        self._append([f"F {_quote(k)}" for k in gone])
+        for key in gone:
+            del self.stored[key]
+        self._dead += 3 * len(gone)  # its B, S and F lines
+        if self._dead > self.COMPACT_AFTER:
+            self._compact()
+
+    def _compact(self) -> None:
+        lines = [f"S {_quote(k)} {v}" for k, v in self.stored.items()]
+        lines += [f"B {_quote(k)} {t:.3f}" for k, t in self.begun.items()]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in lines))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+        except OSError as exc:
+            raise SpoolError(f"mailbox ledger {self.path}: cannot compact: {exc.strerror}") \
+                from exc
+        self._dead = 0
+
+    def recover(self, spool: Spool) -> None:
+        """Settle keys whose store began but was not recorded as finished."""
+        for key, began in list(self.begun.items()):
+            spool_id = find_in_spool(spool, self.mailbox, key, since=began)
+            if spool_id:
+                log.info("mailbox %s: message %s was stored before a crash as %s", self.mailbox,
+                         key, spool_id, extra={"spool_id": spool_id})
+                self.mark_stored(key, spool_id)
+            else:
+                self._append([f"F {_quote(key)}"])
+                del self.begun[key]
+
+
+def find_in_spool(spool: Spool, mailbox: str, key: str, *, since: float) -> str | None:
+    """The spool id of the entry stored from ``mailbox``/``key`` (written at or after
+    ``since``), or None.  Only entries modified since then are read, so this stays cheap."""
+    for state in ("new", "processing", "done", "shunt"):
+        try:
+            entries = list(os.scandir(spool.root / state))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat().st_mtime < since - 2:
+                    continue
+                record = json.loads((Path(entry.path) / ENVELOPE).read_bytes())
+            except (OSError, ValueError):
+                continue
+            extra = record.get("extra") or {}
+            if extra.get("mailbox") == mailbox and extra.get("mailbox_key") == key:
+                return entry.name
+    return None
+
+
+def _quote(key: str) -> str:
+    return key.replace("%", "%25").replace(" ", "%20").replace("\n", "%0A")
+
+
+def _unquote(key: str) -> str:
+    return key.replace("%0A", "\n").replace("%20", " ").replace("%25", "%")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ledger_for(spool: Spool, kind: str, mailbox: str) -> Ledger:
+    digest = hashlib.sha256(mailbox.encode()).hexdigest()[:16]
+    return Ledger(spool.root / STATE_DIR / f"{kind}-{digest}.ledger", mailbox)
+
+
+# --------------------------------------------------------------------------- poller base
+
+
+class _Poller:
+    """The poll loop shared by both sources: poll in a thread, back off on failure."""
+
+    source = ""
+
+    def __init__(self, *, spool: Spool, interval: float, backoff_initial: float,
+                 backoff_max: float, batch: int, max_message_size: int) -> None:
+        self.spool = spool
+        self.interval = interval
+        self.backoff_initial = backoff_initial
+        self.backoff_max = max(backoff_max, backoff_initial)
+        self.batch = batch
+        self.max_message_size = max_message_size
+        self.last_error = ""
+        self.polls = 0  # completed polls, successful or not (lets tests wait for one)
+        self._healthy = False
+        self._halt = threading.Event()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ledger: Ledger | None = None
+        self._too_big: set[str] = set()
+
+    @property
+    def mailbox(self) -> str:
+        """A stable name of the source (logs, the ledger's file name, the envelope)."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        self._halt.clear()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name=f"{self.source} {self.mailbox}")
+
+    async def stop(self) -> None:
+        """Finish the message in hand, then end; never stores half of anything."""
+        self._halt.set()
+        if self._wake is not None:
+            self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def ready(self) -> bool:
+        """True while the loop runs and the last poll succeeded."""
+        return self._task is not None and not self._task.done() and self._healthy
+
+    def poke(self) -> None:
+        """Poll now instead of waiting out the interval (tests, SIGHUP)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        failures = 0
+        assert self._wake is not None
+        while not self._halt.is_set():
+            self._wake.clear()
+            try:
+                await asyncio.to_thread(self._poll_guarded)
+                failures, self._healthy, self.last_error = 0, True, ""
+                MAILBOX_POLLS.labels(self.source, "ok").inc()
+                delay = self.interval
+            except Exception as exc:  # noqa: BLE001 — a failed poll must never end the loop
+                failures += 1
+                self._healthy = False
+                delay = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
+                self._report(exc, failures, delay)
+            self.polls += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _report(self, exc: Exception, failures: int, delay: float) -> None:
+        if isinstance(exc, MailboxError):
+            kind = exc.kind
+        elif isinstance(exc, SpoolError):
+            kind = "spool_error"
+        else:
+            kind = "error"
+        MAILBOX_POLLS.labels(self.source, kind).inc()
+        self.last_error = f"{kind}: {exc}"
+        message = "%s poll of %s failed (%s): %s; attempt %d, retrying in %.0fs"
+        args = (self.source, self.mailbox, kind, exc, failures, delay)
+        if kind == "error":
+            log.error(message, *args, exc_info=exc, extra={"source": self.source})
+        else:
+            log.error(message, *args, extra={"source": self.source})
+
+    def _poll_guarded(self) -> None:
+        if self._ledger is None:
+            ledger = ledger_for(self.spool, self.source, self.mailbox)
+            ledger.recover(self.spool)
+            self._ledger = ledger
+        self.poll_once()
+
+    def poll_once(self) -> int:
+        """One pass over the source; returns how many messages were newly stored."""
+        raise NotImplementedError
+
+    @property
+    def ledger(self) -> Ledger:
+        assert self._ledger is not None
+        return self._ledger
+
+    def _store(self, key: str, data: bytes, *, peer: str = "", tls: bool = False,
+               extra: Iterable[tuple[str, str]] = ()) -> str:
+        """Store one message durably and record it in the ledger; return the spool id."""
+        envelope = envelope_for(data, source=self.source, mailbox=self.mailbox, key=key,
+                                peer=peer, tls=tls, extra=extra)
+        self.ledger.begin(key)
+        try:
+            entry = self.spool.store(data, envelope)
+        except SpoolError:
+            INTAKE_MESSAGES.labels(self.source, "tempfail").inc()
+            self.ledger.begun.pop(key, None)  # nothing stored; a restart re-checks the spool
+            raise
+        self.ledger.mark_stored(key, entry.id)
+        INTAKE_MESSAGES.labels(self.source, "accepted").inc()
+        INTAKE_BYTES.labels(self.source).inc(len(data))
+        log.info("stored %s message %s from %s (%d bytes)", self.source, key, self.mailbox,
+                 len(data), extra={"spool_id": entry.id, "source": self.source})
+        return entry.id
+
+    def _fits(self, key: str, size: int) -> bool:
+        """Oversized messages stay on the source, with one warning per process."""
+        if size <= self.max_message_size:
+            return True
+        if key not in self._too_big:
+            self._too_big.add(key)
+            INTAKE_MESSAGES.labels(self.source, "refused").inc()
+            log.warning("%s message %s in %s is %d bytes, over the limit of %d: left there",
+                        self.source, key, self.mailbox, size, self.max_message_size,
+                        extra={"source": self.source})
+        return False
+
+
+# --------------------------------------------------------------------------- Maildir
+
+
+class MaildirPoller(_Poller):
+    """Poll a local Maildir (``new/`` and ``cur/`` of the top folder)."""
+
+    source = "maildir"
+
+    def __init__(self, *, source: MaildirSource, spool: Spool, interval: float,
+                 backoff_initial: float = 5.0, backoff_max: float = 300.0, batch: int = 500,
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        super().__init__(spool=spool, interval=interval, backoff_initial=backoff_initial,
+                         backoff_max=backoff_max, batch=batch, max_message_size=max_message_size)
+        self.config = source
+        self.root = Path(source.path).absolute()
+
+    @property
+    def mailbox(self) -> str:
+        return str(self.root)
+
+    def listing(self) -> dict[str, Path]:
+        """Unique name → file, for every message in ``new/`` and ``cur/``."""
+        found: dict[str, Path] = {}
+        for sub in ("new", "cur"):
+            try:
+                names = os.listdir(self.root / sub)
+            except OSError as exc:
+                raise MailboxError(f"cannot list {self.root / sub}: {exc.strerror}") from exc
+            for name in names:
+                if not name.startswith("."):
+                    found[name.split(":", 1)[0]] = self.root / sub / name
+        return found
+
+    def poll_once(self) -> int:
+        messages = self.listing()
+        stored = 0
+        for key in sorted(messages)[: self.batch]:
+            if self._halt.is_set():
+                break
+            path = messages[key]
+            if key not in self.ledger.stored:
+                try:
+                    if not self._fits(key, path.stat().st_size):
+                        continue
+                    data = path.read_bytes()
+                except FileNotFoundError:
+                    continue  # a mail client moved it meanwhile; the next poll sees it again
+                self._store(key, data, extra=(("maildir_name", path.name),))
+                stored += 1
+            self._act(path, key)
+        self.ledger.keep_only(set(messages))
+        return stored
+
+    def _act(self, path: Path, key: str) -> None:
+        try:
+            if self.config.after == "delete":
+                path.unlink()
+                _fsync_dir(path.parent)
+                return
+            target = self._processed_dir()
+            info = path.name.split(":2,", 1)[1] if ":2," in path.name else ""
+            os.rename(path, target / f"{key}:2,{''.join(sorted(set(info) | {'S'}))}")
+            _fsync_dir(target)
+            _fsync_dir(path.parent)
+        except FileNotFoundError:
+            pass  # gone already (a client, or our own earlier run): nothing left to do
+        except OSError as exc:
+            raise MailboxError(f"cannot {self.config.after} {path}: {exc.strerror}") from exc
+
+    def _processed_dir(self) -> Path:
+        folder = self.root / MAILDIR_PROCESSED
+        for sub in ("tmp", "new", "cur"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        (folder / "maildirfolder").touch(exist_ok=True)
+        return folder / "cur"
+
+
+# --------------------------------------------------------------------------- IMAP
+
+_UID_SIZE = re.compile(rb"UID (\d+)|RFC822\.SIZE (\d+)")
+
+
+def _text(exc: BaseException) -> str:
+    """imaplib puts the server's bytes into its exceptions; show them as text."""
+    arg = exc.args[0] if exc.args else exc
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+
+
+def _server_text(data: list[Any]) -> str:
+    return " ".join(d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d)
+                    for d in data if d)
+
+
+def _quote_mailbox(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class ImapPoller(_Poller):
+    """Poll one IMAP folder over implicit TLS (port 993) or STARTTLS; never in the clear.
+
+    ``after``: ``flag`` sets the keyword ``$NdrtrackStored`` (``\\Seen`` where the server
+    keeps no keywords) and later polls skip flagged messages; ``move`` moves to ``move_to``
+    (created when missing; RFC 6851 MOVE, else COPY + expunge); ``delete`` expunges.
+    """
+
+    source = "imap"
+
+    def __init__(self, *, source: ImapSource, spool: Spool, backoff_initial: float = 5.0,
+                 backoff_max: float = 900.0, batch: int = 200, timeout: float = 30.0,
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        super().__init__(spool=spool, interval=source.poll_interval,
+                         backoff_initial=backoff_initial, backoff_max=backoff_max, batch=batch,
+                         max_message_size=max_message_size)
+        self.config = source
+        self.timeout = timeout
+        self._conn: imaplib.IMAP4 | None = None
+        if not source.verify:
+            log.warning("imap %s: TLS certificate verification is off", self.mailbox)
+
+    @property
+    def mailbox(self) -> str:
+        c = self.config
+        scheme = "imaps" if c.security == "tls" else "imap+starttls"
+        return f"{scheme}://{c.username}@{c.host}:{c.port}/{c.folder}"
+
+    async def stop(self) -> None:
+        """Stop; a thread stuck on a dead connection is unblocked by shutting its socket."""
+        self._halt.set()
+        self.poke()
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=5.0)
+            if not done and self._conn is not None:
+                with contextlib.suppress(OSError):
+                    self._conn.sock.shutdown(socket.SHUT_RDWR)
+        await super().stop()
+
+    # session -----------------------------------------------------------------
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.config.cafile or None)
+        if not self.config.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connect(self) -> imaplib.IMAP4:
+        c = self.config
+        try:
+            if c.security == "tls":
+                return imaplib.IMAP4_SSL(c.host, c.port, ssl_context=self._ssl_context(),
+                                         timeout=self.timeout)
+            imap = imaplib.IMAP4(c.host, c.port, timeout=self.timeout)
+        except ssl.SSLError as exc:
+            raise MailboxError(f"TLS handshake failed: {exc}", kind="tls_error") from exc
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailboxError(f"cannot connect: {_text(exc)}", kind="connect_error") from exc
+        try:
+            imap.starttls(ssl_context=self._ssl_context())
+        except (ssl.SSLError, imaplib.IMAP4.error) as exc:
+            imap.shutdown()
+            raise MailboxError(f"STARTTLS failed: {_text(exc)}", kind="tls_error") from exc
+        except OSError as exc:
+            imap.shutdown()
+            raise MailboxError(f"cannot connect: {_text(exc)}", kind="connect_error") from exc
+        return imap
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[tuple[imaplib.IMAP4, set[str]]]:
+        imap = self._connect()
+        self._conn = imap
+        try:
+            try:
+                imap.login(self.config.username, self.config.password)
+            except imaplib.IMAP4.error as exc:
+                raise MailboxError(f"login as {self.config.username} refused: {_text(exc)}",
+                                   kind="auth_error") from exc
+            _, data = imap.capability()
+            capabilities = set(b" ".join(d for d in data if d).decode().upper().split())
+            yield imap, capabilities
+        except (imaplib.IMAP4.abort, OSError) as exc:
+            raise MailboxError(f"connection lost: {_text(exc)}", kind="connect_error") from exc
+        finally:
+            self._conn = None
+            with contextlib.suppress(imaplib.IMAP4.error, OSError):
+                imap.logout()
+
+    @staticmethod
+    def _checked(what: str, command: Callable[..., tuple[str, list[Any]]],
+                 *args: str) -> list[Any]:
+        """Run an imaplib command; a NO or BAD answer becomes a ``MailboxError``."""
+        try:
+            typ, data = command(*args)
+        except imaplib.IMAP4.abort:
+            raise  # the connection is gone: _session reports it
+        except imaplib.IMAP4.error as exc:
+            raise MailboxError(f"{what} failed: {_text(exc)}") from exc
+        if typ != "OK":
+            raise MailboxError(f"{what} answered {typ}: {_server_text(data)}")
+        return list(data)
+
+    # polling -----------------------------------------------------------------
+    def poll_once(self) -> int:
+        with self._session() as (imap, capabilities):
+            uidvalidity, keywords = self._select(imap)
+            uids = self._search(imap, keywords)
+            sizes = self._sizes(imap, uids[: self.batch])
+            target = self._ensure_folder(imap) if self.config.after == "move" and uids else ""
+            stored, expunge = 0, []
+            for uid in uids[: self.batch]:
+                if self._halt.is_set():
+                    break
+                key = f"{uidvalidity}:{uid}"
+                if key not in self.ledger.stored:
+                    if not self._fits(key, sizes.get(uid, 0)):
+                        continue
+                    data = self._fetch(imap, uid)
+                    if data is None:
+                        continue  # expunged by someone else meanwhile
+                    self._store(key, data, peer=self.config.host, tls=True,
+                                extra=(("imap_uid", uid), ("imap_uidvalidity", uidvalidity)))
+                    stored += 1
+                if self._act(imap, uid, keywords, capabilities, target):
+                    expunge.append(uid)
+            if expunge:
+                self._expunge(imap, expunge, capabilities)
+            self.ledger.keep_only({f"{uidvalidity}:{uid}" for uid in uids})
+        return stored
+
+    def _select(self, imap: imaplib.IMAP4) -> tuple[str, bool]:
+        self._checked(f"SELECT {self.config.folder}", imap.select,
+                      _quote_mailbox(self.config.folder))
+        _, validity = imap.response("UIDVALIDITY")
+        _, permanent = imap.response("PERMANENTFLAGS")
+        if not validity or not validity[0]:
+            raise MailboxError(f"folder {self.config.folder}: the server sent no UIDVALIDITY")
+        keywords = bool(permanent and permanent[0] and b"\\*" in permanent[0])
+        return validity[0].decode(), keywords
+
+    def _search(self, imap: imaplib.IMAP4, keywords: bool) -> list[str]:
+        criteria = ["UNDELETED"]
+        if self.config.after == "flag":
+            criteria += ["UNKEYWORD", IMAP_KEYWORD] if keywords else ["UNSEEN"]
+        data = self._checked("UID SEARCH", imap.uid, "SEARCH", *criteria)
+        found = b" ".join(d for d in data if isinstance(d, bytes)).split()
+        return sorted((u.decode() for u in found), key=int)
+
+    def _sizes(self, imap: imaplib.IMAP4, uids: list[str]) -> dict[str, int]:
+        if not uids:
+            return {}
+        sizes: dict[str, int] = {}
+        for line in self._checked("UID FETCH", imap.uid, "FETCH", ",".join(uids),
+                                  "(RFC822.SIZE)"):
+            if isinstance(line, bytes):
+                uid = size = None
+                for m in _UID_SIZE.finditer(line):
+                    uid = m.group(1) or uid
+                    size = m.group(2) or size
+                if uid and size:
+                    sizes[uid.decode()] = int(size)
+        return sizes
+
+    def _fetch(self, imap: imaplib.IMAP4, uid: str) -> bytes | None:
+        for part in self._checked("UID FETCH", imap.uid, "FETCH", uid, "(BODY.PEEK[])"):
+            if isinstance(part, tuple) and len(part) == 2:
+                return bytes(part[1])
+        return None
+
+    def _act(self, imap: imaplib.IMAP4, uid: str, keywords: bool, capabilities: set[str],
+             target: str) -> bool:
+        """Flag, move or mark deleted; True when the message still needs an expunge."""
+        after = self.config.after
+        if after == "flag":
+            flag = IMAP_KEYWORD if keywords else "\\Seen"
+            self._checked("UID STORE", imap.uid, "STORE", uid, "+FLAGS.SILENT", f"({flag})")
+            return False
+        if after == "move":
+            if "MOVE" in capabilities:
+                self._checked("UID MOVE", imap.uid, "MOVE", uid, target)
+                return False
+            self._checked("UID COPY", imap.uid, "COPY", uid, target)
+        self._checked("UID STORE", imap.uid, "STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
+        return True
+
+    def _ensure_folder(self, imap: imaplib.IMAP4) -> str:
+        target = _quote_mailbox(self.config.move_to)
+        typ, data = imap.create(target)
+        if typ != "OK" and "ALREADYEXISTS" not in _server_text(data):
+            raise MailboxError(f"cannot create folder {self.config.move_to}: "
+                               f"{_server_text(data)}")
+        return target
+
+    def _expunge(self, imap: imaplib.IMAP4, uids: list[str], capabilities: set[str]) -> None:
+        if "UIDPLUS" in capabilities:  # only ours, not what someone else marked deleted
+            self._checked("UID EXPUNGE", imap.uid, "EXPUNGE", ",".join(uids))
+        else:
+            self._checked("EXPUNGE", imap.expunge)
