@@ -231,12 +231,46 @@ def transcript_command(msg: Message) -> str:
     return ""
 
 
+_DSN_FIELD_NAMES = frozenset({
+    "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date", "original-envelope-id",
+    "final-recipient", "original-recipient", "action", "status", "remote-mta", "diagnostic-code",
+    "last-attempt-date", "will-retry-until", "final-log-id",
+})
+_FIRST_FIELD = re.compile(r"^(?:Reporting-MTA|Original-Envelope-Id|Final-Recipient|Arrival-Date)\s*:",
+                          re.I | re.M)
+
+
+def embedded_fields(text: str) -> str:
+    """DSN fields quoted inside a text (a report whose MIME structure broke), or "".
+
+    The region starts at the first DSN field and ends at the first line that is neither a DSN
+    field (``X-`` extensions included), a continuation, nor blank.
+    """
+    start = _FIRST_FIELD.search(text)
+    if start is None:
+        return ""
+    kept: list[str] = []
+    for line in text[start.start():].splitlines():
+        match = _FIELD.match(line)
+        if not line.strip() or (line[:1] in (" ", "\t") and kept):
+            kept.append(line)
+        elif match and (match.group(1).lower() in _DSN_FIELD_NAMES or match.group(1).lower().startswith("x-")):
+            kept.append(line)
+        else:
+            break
+    return "\n".join(kept)
+
+
 def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None:
     """Decode a DSN message: fields, recipients, returned original, queue id."""
     part = find_status_part(msg)
-    if part is None:
+    if part is not None:
+        fields = status_text(part)
+    else:
+        fields = embedded_fields("\n".join(text_parts(msg, html=False)))
+    if not fields:
         return None
-    bounce = parse_fields_text(status_text(part), format_name=format_name)
+    bounce = parse_fields_text(fields, format_name=format_name)
     if bounce is None:
         return None
     original = attached_original(msg) or OriginalMessage()

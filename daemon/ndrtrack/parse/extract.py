@@ -83,7 +83,9 @@ def text_parts(msg: Message, *, html: bool = True) -> list[str]:
             if isinstance(payload, list):
                 stack[0:0] = [p for p in payload if isinstance(p, Message)]
             continue
-        if ctype == "text/plain" or (ctype == "text/html" and html) or ctype == "message/delivery-status":
+        if ctype in ("text/plain", "message/delivery-status") or ctype.startswith("multipart/") or (
+            ctype == "text/html" and html
+        ):
             text = decoded_payload(part)
             found.append(html_to_text(text) if ctype == "text/html" else text)
     return found
