@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import abc
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from ndrtrack.model import SpoolEntry
+from ndrtrack.model import LogEvent, MessageTrace, SpoolEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,60 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def count_cases(self) -> int: ...
+
+    # log index -------------------------------------------------------------
+    @abc.abstractmethod
+    def add_events(self, events: Iterable[LogEvent]) -> int:
+        """Join ``events`` into traces and merge them into the index; returns traces written.
+
+        Any batching is correct (a message's lines may come in several calls); importers that
+        keep an ``Assembler`` across batches call ``add_traces`` directly, which is cheaper.
+        """
+
+    @abc.abstractmethod
+    def add_traces(self, chunks: Sequence[Any], *,
+                   checkpoint: tuple[str, int, str] | None = None) -> int:
+        """Merge assembled ``TraceChunk``s; record ``(fingerprint, position, path)`` in the
+        same transaction so a restart neither loses nor repeats lines."""
+
+    @abc.abstractmethod
+    def log_checkpoint(self, fingerprint: str) -> int:
+        """How far the stream with this fingerprint was indexed (0: not at all)."""
+
+    @abc.abstractmethod
+    def search(self, query: LogQuery) -> list[MessageTrace]:
+        """The messages matching ``query``, newest first, each with its recipients and
+        its timeline of events."""
+
+    @abc.abstractmethod
+    def purge(self, before: datetime) -> int:
+        """Delete messages whose last line is older than ``before``; returns how many."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """A search of the mail-log index; every field set narrows it (they are ANDed).
+
+    ``sender``/``recipient``: an address, or ``@domain`` for any address of that domain;
+    ``message_id`` with or without ``<>``; ``queue_id``: any id the message is known by (its
+    own, the next hop's, the NDR it caused, a filter's session or message id);
+    ``client_ip``: an address or a CIDR network; ``client_host``: a host name suffix
+    (``example.com`` matches ``mx1.example.com``); ``since``/``until``: the message was seen
+    (first to last line) within that time; ``status``: the message's outcome or any
+    recipient's (``sent deferred bounced expired rejected discarded held``); newest first.
+    """
+
+    sender: str = ""
+    recipient: str = ""
+    message_id: str = ""
+    queue_id: str = ""
+    client_ip: str = ""
+    client_host: str = ""
+    host: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    status: str = ""
+    limit: int = 100
 
 
 def open_store(store_type: str, path: str, **options: Any) -> Store:

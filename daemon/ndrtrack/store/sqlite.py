@@ -24,6 +24,7 @@ from typing import Any
 from ndrtrack.errors import StoreError
 from ndrtrack.model import SpoolEntry
 from ndrtrack.store.base import Case, CaseHeaders, Store
+from ndrtrack.store.sqlite_logs import SqliteLogIndex
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -46,7 +47,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteLogIndex, Store):
     def __init__(self, path: str, *, timeout: float = 30.0) -> None:
         self.path = path
         self.timeout = timeout

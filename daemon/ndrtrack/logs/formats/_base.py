@@ -1,0 +1,63 @@
+"""What a log format module provides, and the helpers several of them share.
+
+A format turns one ``Envelope`` (a line whose time, host and program are known) into one
+``LogEvent`` — or ``None`` when it does not understand the line, which the caller counts and
+samples.  Formats whose files carry no syslog envelope (Exim's mainlog, Exchange's tracking
+CSV) also provide ``reader()``: a callable that makes the ``Envelope`` from the raw line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from ndrtrack.logs.syslog import Clock, Envelope
+from ndrtrack.model import LogEvent
+
+#: A reader for files without a syslog envelope: raw line -> Envelope (or None).
+LineReader = Callable[[str], Envelope | None]
+
+_REPLY = re.compile(r"([245]\d\d)[ -](?:([245]\.\d{1,3}\.\d{1,3})\b)?")
+_DSN = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+class LogFormat:
+    """Base class: ``name`` (the config's format key), ``mta``, the syslog ``programs`` it
+    claims (matched on the part before the first ``/``), and ``parse``."""
+
+    name: str = ""
+    mta: str = ""
+    programs: tuple[str, ...] = ()
+
+    def parse(self, env: Envelope) -> LogEvent | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reader(self, clock: Clock, host: str, source: str) -> LineReader | None:
+        """For files without a syslog envelope; ``None`` means lines are syslog-carried."""
+        return None
+
+    def sniff(self, lines: list[str]) -> bool:
+        """Whether the first lines of a file look like this format's own (non-syslog) file."""
+        return False
+
+
+def event(env: Envelope, mta: str, kind: str, **fields: str) -> LogEvent:
+    """A LogEvent for ``env`` — the envelope's time, host, program and text filled in."""
+    return LogEvent(at=env.at, host=env.host, mta=mta, program=env.program, kind=kind,
+                    text=env.message, source=env.source, **fields)
+
+
+def reply_codes(text: str) -> tuple[str, str]:
+    """(SMTP code, enhanced status) found at the start of a reply, ``("", "")`` if none."""
+    m = _REPLY.match(text)
+    if m is None:
+        d = _DSN.search(text)
+        return "", d.group(1) if d else ""
+    return m.group(1), m.group(2) or ""
+
+
+def strip_brackets(addr: str) -> str:
+    addr = addr.strip()
+    if addr.startswith("<") and addr.endswith(">"):
+        return addr[1:-1]
+    return addr

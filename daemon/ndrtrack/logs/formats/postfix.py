@@ -1,0 +1,203 @@
+"""Postfix: one handler per kind of line, dispatched on what follows the queue id.
+
+Lines look like ``postfix/<service>[pid]: <QID>: key=value, ...`` (the service may carry an
+instance prefix: ``postfix/submission/smtpd``, ``postfix-out/smtp``).  Queue ids are either
+short (upper-case hex) or long (``enable_long_queue_ids``: 10 base-52 characters, ``z``, the
+inode).  What a trace needs:
+
+- smtpd ``QID: client=host[ip]`` starts a message received by SMTP; pickup ``QID: uid= from=``
+  one submitted locally (also content-filter re-injection arrives through smtpd).
+- cleanup ``QID: message-id=<..>``; ``milter-reject``/``milter-discard``/``milter-hold``
+  and header/body ``reject``/``hold``/``discard`` end or park a message.
+- qmgr ``from=<..>, size=, nrcpt=`` (envelope sender), ``removed`` (the end of the queue
+  file), ``from=<..>, status=expired, returned to sender``.
+- smtp/lmtp/local/virtual/pipe/error/discard ``to=<..>[, orig_to=<..>], relay=, delay=,
+  delays=, dsn=, status=sent|deferred|bounced|expired (reply)``; a reply ``queued as QID2`` from
+  a content filter or next hop links the two queue files.
+- bounce ``QID: sender non-delivery notification: QID2`` links a message to its NDR.
+- smtpd/postscreen/cleanup ``NOQUEUE: reject: RCPT from host[ip]: 550 5.1.1 ...; from=<..>
+  to=<..> proto=ESMTP helo=<..>`` — a message refused before it had a queue file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from ndrtrack.logs.formats._base import LogFormat, event, reply_codes
+from ndrtrack.logs.syslog import Envelope
+from ndrtrack.model import LogEvent
+
+_QID = re.compile(
+    r"([0-9A-F]{6,14}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]{10}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+)"
+    r": ")
+_DELIVERY = re.compile(
+    r"to=<([^>]*)>,(?: orig_to=<([^>]*)>,)? relay=([^,]*),(?: conn_use=\d+,)? delay=([^,]*),"
+    r" delays=([^,]*), dsn=([^,]*), status=(\S+)(?: \((.*)\))?$", re.S)
+_QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]{5,20})\b")
+_FROM = re.compile(r"from=<([^>]*)>(?:, size=(\d+), nrcpt=(\d+))?(?:, status=(\S+))?")
+_CLIENT = re.compile(r"client=([^\[,]*)\[([^\]]*)\]")
+_MSGID = re.compile(r"(?:resent-)?message-id=<?([^>\s]*)>?")
+_UID = re.compile(r"uid=(\d+) from=<([^>]*)>")
+_NOTIFY = re.compile(r"(sender|postmaster) (non-delivery|delay|delivery status|success) "
+                     r"notification: (\S+)")
+_ACTION = re.compile(
+    r"(reject|milter-reject|milter-discard|milter-hold|hold|discard|filter|redirect|"
+    r"reject_warning|warn): (\S+(?: \S+)?) from ([^\[\s]*)\[([^\]]*)\](?::\d+)?:? (.*?)"
+    r";,? from=<([^>]*)>(?:,? to=<([^>]*)>)?(?:,? proto=(\S+?),?)?(?: helo=<([^>]*)>)?(?:: (.*))?$",
+    re.S)
+_CONNECT = re.compile(r"(connect|disconnect) from ([^\[\s]*)\[([^\]]*)\]")
+_LOST = re.compile(r"lost connection after (\S+) from ([^\[\s]*)\[([^\]]*)\]")
+_PSCREEN = re.compile(r"(CONNECT from|PASS NEW|PASS OLD|DISCONNECT|PREGREET \d+ after \S+ from|"
+                      r"HANGUP after \S+ from|DNSBL rank \d+ for|COMMAND \S+ \S+ after \S+ from|"
+                      r"BARE NEWLINE from|NON-SMTP COMMAND from|WHITELISTED|BLACKLISTED|"
+                      r"ALLOWLISTED|DENYLISTED|WHITELIST VETO|PASS|FAIL) ?\[([^\]]*)\]")
+
+#: message prefixes (after any queue id) of lines that are understood but trace nothing
+_NOISE = ("warning:", "statistics:", "daemon started", "terminating on signal", "reload",
+          "starting the Postfix", "stopping the Postfix", "refreshing the Postfix",
+          "the Postfix mail system", "Postfix is running", "fatal:", "panic:", "error:",
+          "Anonymous TLS connection", "Trusted TLS connection", "Untrusted TLS connection",
+          "Verified TLS connection", "SSL_accept error", "TLS SNI", "connect to ", "setting up TLS",
+          "improper command pipelining", "too many errors", "timeout after",
+          "NOQUEUE: lost connection", "table ", "dict_", "message-id: ", "scache ",
+          "looking for", "mapping ", "network_biopair", "disconnect:", "SASL ", "sasl_",
+          "host ", "enabling PIX", "lost connection with", "conversation with", "Host offered",
+          "certificate verification", "Server certificate", "client certificate",
+          "postfix-script", "send attr", "initializing the server-side TLS", "cache ",
+          "hostname ", "address not listed", "addr ", "input attribute", "cannot ",
+          "unable to ", "using backwards-compatible", "status=deferred", "max ",
+          "auto_clnt_", "vstream_", "mail_queue_enter", "Unable to ", "unexpected ",
+          "query ", "initializing ")
+
+
+class Postfix(LogFormat):
+    name = "postfix"
+    mta = "postfix"
+    programs = ("postfix",)
+
+    def parse(self, env: Envelope) -> LogEvent | None:
+        msg = env.message
+        m = _QID.match(msg)
+        if m is not None:
+            qid = m.group(1)
+            rest = msg[m.end():]
+            handler = _BY_PREFIX.get(rest[:4])
+            if handler is not None:
+                ev = handler(env, qid, rest)
+                if ev is not None:
+                    return ev
+            action = _ACTION.match(rest)
+            if action is not None:
+                return _action(env, qid, action)
+            return event(env, "postfix", "note", queue_id=qid)
+        if msg.startswith("NOQUEUE: "):
+            action = _ACTION.match(msg, 9)
+            if action is not None:
+                return _action(env, "", action)
+            return None
+        return _no_queue_id(env, msg)
+
+
+def _delivery(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+    m = _DELIVERY.match(rest)
+    if m is None:
+        return None
+    to, orig, relay, _delay, _delays, dsn, status, reply = m.groups()
+    reply = reply or ""
+    related = ""
+    if "queued as" in reply:
+        q = _QUEUED_AS.search(reply)
+        related = q.group(1) if q else ""
+    return event(env, "postfix", "delivery", queue_id=qid, recipient=to,
+                 orig_recipient=orig or "", relay=relay, dsn=dsn, status=status, reply=reply,
+                 related_id=related)
+
+
+def _from(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+    m = _FROM.match(rest)
+    if m is None:
+        return None
+    sender, _size, _nrcpt, status = m.groups()
+    if status:  # "status=expired, returned to sender"
+        return event(env, "postfix", "expired", queue_id=qid, sender=sender, status=status)
+    return event(env, "postfix", "queued", queue_id=qid, sender=sender)
+
+
+def _client(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+    m = _CLIENT.match(rest)
+    if m is None:
+        return None
+    return event(env, "postfix", "client", queue_id=qid, client_host=m.group(1),
+                 client_ip=m.group(2))
+
+
+def _message_id(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+    m = _MSGID.match(rest)
+    if m is None or rest.startswith("resent"):
+        return None if m is None else event(env, "postfix", "note", queue_id=qid)
+    return event(env, "postfix", "message-id", queue_id=qid, message_id=m.group(1))
+
+
+def _removed(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+    if rest.rstrip() != "removed":
+        return None
+    return event(env, "postfix", "removed", queue_id=qid)
+
+
+def _pickup(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+    m = _UID.match(rest)
+    if m is None:
+        return None
+    return event(env, "postfix", "pickup", queue_id=qid, sender=m.group(2))
+
+
+def _notify(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+    m = _NOTIFY.match(rest)
+    if m is None:
+        return None
+    return event(env, "postfix", "notification", queue_id=qid, related_id=m.group(3),
+                 status=m.group(2))
+
+
+def _action(env: Envelope, qid: str, m: re.Match[str]) -> LogEvent:
+    action, stage, host, ip, reply, sender, rcpt, _proto, helo, tail = m.groups()
+    if tail and not reply[:1].isdigit():  # cleanup: "reject: header ...; from=..: 5.7.1 text"
+        reply = f"{tail} ({reply})"
+    code, dsn = reply_codes(reply)
+    kind = "reject" if action in {"reject", "milter-reject"} else action
+    return event(env, "postfix", kind, queue_id=qid, sender=sender, recipient=rcpt or "",
+                 client_host=host, client_ip=ip, helo=helo or "", dsn=dsn,
+                 reply=reply, status=_ACTION_STATUS.get(action, action))
+
+
+_ACTION_STATUS = {"reject": "rejected", "milter-reject": "rejected", "milter-discard":
+                  "discarded", "discard": "discarded", "milter-hold": "held", "hold": "held",
+                  "filter": "filtered", "redirect": "redirected", "reject_warning": "warned",
+                  "warn": "warned"}
+
+_BY_PREFIX: dict[str, Callable[[Envelope, str, str], LogEvent | None]] = {
+    "to=<": _delivery, "from": _from, "clie": _client, "mess": _message_id,
+    "rese": _message_id, "remo": _removed, "uid=": _pickup, "send": _notify, "post": _notify,
+}
+
+
+def _no_queue_id(env: Envelope, msg: str) -> LogEvent | None:
+    if msg.startswith(("connect from", "disconnect from")):
+        m = _CONNECT.match(msg)
+        if m is not None:
+            return event(env, "postfix", m.group(1), client_host=m.group(2), client_ip=m.group(3))
+    if msg.startswith("lost connection after"):
+        m = _LOST.match(msg)
+        if m is not None:
+            return event(env, "postfix", "lost", client_host=m.group(2), client_ip=m.group(3))
+    if msg.startswith(_NOISE) or env.program.endswith(("/anvil", "/master", "/postfix-script",
+                                                       "/tlsmgr", "/scache", "/postlogd")):
+        return event(env, "postfix", "info")
+    m = _PSCREEN.match(msg)
+    if m is not None:
+        return event(env, "postfix", "postscreen", client_ip=m.group(2))
+    return None
+
+
+FORMAT = Postfix()

@@ -1,0 +1,134 @@
+"""From raw lines to the index: envelope, format, assembler, batched writes.
+
+``LineReader`` turns one raw line into a ``LogEvent`` (or ``None``) and counts every line by
+MTA, program and result; lines nobody understands are sampled to the Python log with their
+source and line number — never fatal, never silently dropped.  ``Ingestor`` feeds events to
+one long-lived ``Assembler`` and writes a batch of trace chunks (with the stream's checkpoint,
+in the same transaction) every ``batch_lines`` lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from ndrtrack.logs import formats
+from ndrtrack.logs.assemble import Assembler
+from ndrtrack.logs.formats._base import LogFormat
+from ndrtrack.logs.metrics import LOG_EVENTS, LOG_LINES, LOG_TRACES
+from ndrtrack.logs.syslog import Clock, Envelope, parse_line
+from ndrtrack.model import LogEvent
+from ndrtrack.store.base import Store
+
+log = logging.getLogger(__name__)
+
+#: unknown lines logged per (source, program) before sampling 1 in SAMPLE_EVERY
+SAMPLE_FIRST = 5
+SAMPLE_EVERY = 1000
+
+
+class LineReader:
+    """One source's lines → events, with its format, clock and default host name."""
+
+    def __init__(self, *, clock: Clock, fmt: str = "auto", host: str = "", source: str = "",
+                 first_lines: list[str] | None = None) -> None:
+        self.clock = clock
+        self.host = host
+        self.source = source
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.unknown_seen: Counter[str] = Counter()
+        chosen: LogFormat | None = formats.BY_NAME.get(fmt)
+        if fmt == "auto" and first_lines:
+            chosen = formats.sniff(first_lines)
+        self.own_reader = chosen.reader(clock, host, source) if chosen is not None else None
+        self.format = chosen
+
+    def envelope(self, line: str) -> Envelope | None:
+        if self.own_reader is not None:
+            return self.own_reader(line)
+        env = parse_line(line, self.clock, self.source)
+        if env is not None and not env.host and self.host:
+            env = Envelope(env.at, self.host, env.program, env.pid, env.message, env.source)
+        return env
+
+    def __call__(self, line: str, lineno: int = 0) -> LogEvent | None:
+        if not line or line.isspace():
+            return None
+        env = self.envelope(line)
+        if env is None:
+            if line[0] == "#" and self.own_reader is not None:
+                return None  # a header of a file format with its own reader (Exchange CSV)
+            self._unknown("", "", line, lineno, "error")
+            return None
+        fmt = self.format if self.own_reader is not None else formats.for_program(env.program)
+        if fmt is None:
+            self._unknown("", env.program, line, lineno, "unknown")
+            return None
+        try:
+            ev = fmt.parse(env)
+        except Exception:  # a format bug must not stop the index; counted and logged
+            log.exception("%s:%d: %s parser failed", self.source, lineno, fmt.name)
+            self._unknown(fmt.mta, env.program, line, lineno, "error")
+            return None
+        if ev is None:
+            self._unknown(fmt.mta, env.program, line, lineno, "unknown")
+            return None
+        self.counts[(fmt.mta, _label(env.program), "parsed")] += 1
+        return ev
+
+    def _unknown(self, mta: str, program: str, line: str, lineno: int, result: str) -> None:
+        label = _label(program)
+        self.counts[(mta, label, result)] += 1
+        seen = self.unknown_seen[label]
+        self.unknown_seen[label] += 1
+        if seen < SAMPLE_FIRST or seen % SAMPLE_EVERY == 0:
+            log.info("%s:%d: %s line (%s, seen %d): %.300s", self.source, lineno, result,
+                     program or "no program", seen + 1, line)
+
+    def publish(self) -> None:
+        """Add the counts gathered since the last call to the Prometheus counters."""
+        for (mta, program, result), n in self.counts.items():
+            LOG_LINES.labels(mta or "none", program or "none", result).inc(n)
+        self.counts.clear()
+
+
+def _label(program: str) -> str:
+    """A metric label from a syslog identifier: bounded length, no instance paths."""
+    if "/" in program:
+        parts = program.split("/")
+        program = f"{parts[0]}/{parts[-1]}"
+    return program[:40]
+
+
+class Ingestor:
+    """One long-lived assembler in front of the store; writes in batches."""
+
+    def __init__(self, *, store: Store, batch_lines: int = 20_000, label: str = "import",
+                 assembler: Assembler | None = None) -> None:
+        self.store = store
+        self.batch_lines = batch_lines
+        self.label = label
+        self.assembler = assembler or Assembler()
+        self.pending = 0
+        self.events: Counter[str] = Counter()
+        self.traces_written = 0
+
+    def feed(self, ev: LogEvent) -> None:
+        self.assembler.feed(ev)
+        self.events[ev.mta] += 1
+        self.pending += 1
+
+    def flush(self, *, checkpoint: tuple[str, int, str] | None = None,
+              final: bool = False) -> int:
+        chunks: list[Any] = self.assembler.drain(final=final)
+        if not chunks and checkpoint is None:
+            return 0
+        written = self.store.add_traces(chunks, checkpoint=checkpoint)
+        self.traces_written += written
+        LOG_TRACES.labels(self.label).inc(written)
+        for mta, n in self.events.items():
+            LOG_EVENTS.labels(mta).inc(n)
+        self.events.clear()
+        self.pending = 0
+        return written

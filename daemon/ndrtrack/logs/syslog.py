@@ -1,0 +1,176 @@
+"""Syslog envelopes: time, host, program and pid around a mail program's message.
+
+The envelopes a mail gateway writes, each recognised by its first characters:
+
+- RFC 3164 (BSD syslog), ``Nov 28 01:09:16 mx postfix/smtpd[22403]: text`` — no year and
+  no zone: the year is inferred from a reference time (the file's mtime, or now) and corrected
+  when the month wraps from December to January; the zone is the configured one.  Postfix's own
+  ``maillog_file`` (postlogd) writes the same shape, optionally with fractional seconds.
+- rsyslog's high-precision ISO 8601 / RFC 3339 format (Debian's default since bookworm),
+  ``2026-11-28T01:37:12.342614+00:00 vm smtpf[20754]: text``.
+- RFC 5424, ``<22>1 2026-11-28T01:37:12.3Z mx postfix/smtpd 22403 - - text`` (also with a
+  ``<PRI>`` in front of RFC 3164 lines, as a syslog receiver gets them on the wire).
+- ``journalctl -o json``: one JSON object per line with ``__REALTIME_TIMESTAMP`` (µs),
+  ``_HOSTNAME``, ``SYSLOG_IDENTIFIER``, ``_PID`` and ``MESSAGE``.
+
+Parsing happens once per line at hundreds of thousands of lines a second, so time stamps are
+converted once per distinct second (a small cache) and the envelope is a slotted record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+_RFC3164 = re.compile(
+    r"(?:<\d{1,3}>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)? "
+    r"(?:(\S+) )?([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)", re.S)
+_ISO = re.compile(
+    r"(?:<\d{1,3}>)?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) "
+    r"(\S+) ([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)", re.S)
+_RFC5424 = re.compile(
+    r"<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(.*)", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One log line taken apart: when, where, which program, and what it said."""
+
+    at: datetime
+    host: str
+    program: str
+    pid: str
+    message: str
+    source: str = ""
+
+
+class Clock:
+    """Turns syslog time stamps into aware datetimes, once per distinct second.
+
+    ``reference`` is when the log was (last) written — a file's mtime, or now for a live
+    stream.  RFC 3164 stamps take its year, one less if the stamp would lie more than a day
+    after it, and one more each time the month falls back (December → January) within a file.
+    """
+
+    def __init__(self, zone: str | tzinfo = "UTC", reference: datetime | None = None) -> None:
+        self.zone: tzinfo = ZoneInfo(zone) if isinstance(zone, str) else zone
+        self.reference = reference or datetime.now(UTC)
+        self._year: int | None = None
+        self._last_month = 0
+        self._cache: dict[str, datetime] = {}
+
+    def bsd(self, month: str, day: str, hms: tuple[str, str, str], frac: str | None) -> datetime:
+        key = f"{month}{day}{hms}"
+        at = self._cache.get(key)
+        if at is None:
+            at = self._bsd(month, int(day), hms)
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[key] = at
+        if frac:
+            at = at.replace(microsecond=int(frac[1:7].ljust(6, "0")))
+        return at
+
+    def _bsd(self, month: str, day: int, hms: tuple[str, str, str]) -> datetime:
+        mon = MONTHS.get(month)
+        if mon is None:
+            raise ValueError(f"bad month {month!r}")
+        if self._year is None:
+            ref = self.reference.astimezone(self.zone)
+            year = ref.year
+            try:
+                guess = datetime(year, mon, day, tzinfo=self.zone)
+            except ValueError:  # Feb 29 in a year without one
+                guess = datetime(year - 1, mon, day, tzinfo=self.zone)
+            if guess - ref > timedelta(days=1):
+                year -= 1
+            self._year = year
+        elif mon < self._last_month and self._last_month - mon >= 6:
+            self._year += 1
+        self._last_month = mon
+        return datetime(self._year, mon, day, int(hms[0]), int(hms[1]), int(hms[2]),
+                        tzinfo=self.zone)
+
+    def iso(self, stamp: str) -> datetime:
+        base, frac = stamp[:19], ""
+        rest = stamp[19:]
+        if rest.startswith("."):
+            i = 1
+            while i < len(rest) and rest[i].isdigit():
+                i += 1
+            frac, rest = rest[1:i], rest[i:]
+        key = base + rest
+        at = self._cache.get(key)
+        if at is None:
+            at = datetime.fromisoformat(base.replace(" ", "T") + (rest or ""))
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=self.zone)
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[key] = at
+        if frac:
+            at = at.replace(microsecond=int(frac[:6].ljust(6, "0")))
+        return at
+
+
+def parse_line(line: str, clock: Clock, source: str = "") -> Envelope | None:
+    """Take a syslog-carried line apart; ``None`` when no known envelope fits."""
+    first = line[:1]
+    if first == "{":
+        return parse_journal(line, clock, source)
+    if first == "<" and line[line.find(">") + 1:line.find(">") + 3] == "1 ":
+        return _parse_5424(line, clock, source)
+    m = _RFC3164.match(line)
+    if m is not None:
+        mon, day, hh, mm, ss, frac, host, prog, pid, msg = m.groups()
+        try:
+            at = clock.bsd(mon, day, (hh, mm, ss), frac)
+        except ValueError:
+            return None
+        return Envelope(at, host or "", prog, pid or "", msg, source)
+    m = _ISO.match(line)
+    if m is not None:
+        stamp, host, prog, pid, msg = m.groups()
+        try:
+            at = clock.iso(stamp)
+        except ValueError:
+            return None
+        return Envelope(at, host, prog, pid or "", msg, source)
+    return None
+
+
+def _parse_5424(line: str, clock: Clock, source: str) -> Envelope | None:
+    m = _RFC5424.match(line)
+    if m is None:
+        return None
+    stamp, host, app, procid, msg = m.groups()
+    try:
+        at = clock.iso(stamp)
+    except ValueError:
+        return None
+    if msg.startswith("\ufeff"):
+        msg = msg[1:]
+    return Envelope(at, "" if host == "-" else host, "" if app == "-" else app,
+                    "" if procid == "-" else procid, msg, source)
+
+
+def parse_journal(line: str, clock: Clock, source: str = "") -> Envelope | None:
+    """One ``journalctl -o json`` record; binary MESSAGEs (byte arrays) are decoded."""
+    try:
+        record = json.loads(line)
+        micros = int(record["__REALTIME_TIMESTAMP"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    message = record.get("MESSAGE", "")
+    if isinstance(message, list):
+        message = bytes(message).decode("utf-8", "replace")
+    at = datetime.fromtimestamp(micros / 1e6, UTC)
+    program = record.get("SYSLOG_IDENTIFIER") or record.get("_COMM") or ""
+    pid = record.get("SYSLOG_PID") or record.get("_PID") or ""
+    return Envelope(at, record.get("_HOSTNAME", ""), program, str(pid), str(message), source)

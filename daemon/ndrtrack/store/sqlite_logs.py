@@ -1,0 +1,253 @@
+"""The mail-log index in SQLite: one row per message, merged batch by batch.
+
+``SqliteStore`` inherits this mixin; it relies on the store's ``transaction()`` and ``lock``.
+Writes come as assembled chunks (``ndrtrack.logs.assemble.TraceChunk``): a chunk holding a
+message's first line inserts a row keyed by (host, queue id, start time); a later chunk is
+merged into the newest open row of its queue id (fields fill in, events append, each
+recipient keeps its latest attempt).  Timelines are stored compactly as the lines' message
+texts and parsed again (with the same format modules) only for the traces a search returns.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ndrtrack.errors import StoreError
+from ndrtrack.model import LogEvent, MessageTrace, RecipientOutcome
+from ndrtrack.store.base import LogQuery
+
+_COLUMNS = ("host, mta, queue_id, started, first_at, last_at, done, message_id, sender,"
+            " sender_domain, client_ip, client_key, client_host, client_host_rev, helo,"
+            " outcome, links, events, nevents")
+_MERGE = (
+    f"INSERT INTO log_traces ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (host, queue_id, started) WHERE queue_id != '' DO UPDATE SET"
+    " first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at),"
+    " done = max(done, excluded.done),"
+    " message_id = CASE WHEN message_id = '' THEN excluded.message_id ELSE message_id END,"
+    " sender = CASE WHEN sender = '' THEN excluded.sender ELSE sender END,"
+    " sender_domain = CASE WHEN sender = '' THEN excluded.sender_domain ELSE sender_domain END,"
+    " client_ip = CASE WHEN client_ip = '' THEN excluded.client_ip ELSE client_ip END,"
+    " client_key = coalesce(client_key, excluded.client_key),"
+    " client_host = CASE WHEN client_host = '' THEN excluded.client_host ELSE client_host END,"
+    " client_host_rev = CASE WHEN client_host_rev = '' THEN excluded.client_host_rev"
+    "   ELSE client_host_rev END,"
+    " helo = CASE WHEN helo = '' THEN excluded.helo ELSE helo END,"
+    " outcome = CASE WHEN excluded.outcome != '' THEN excluded.outcome ELSE outcome END,"
+    " links = trim(links || ' ' || excluded.links),"
+    " events = CASE WHEN events = '' THEN excluded.events"
+    "   ELSE events || char(10) || excluded.events END,"
+    " nevents = nevents + excluded.nevents"
+    " RETURNING id")
+_RECIPIENT = (
+    "INSERT INTO log_recipients (trace_id, recipient, domain, orig_recipient, status, dsn,"
+    " relay, reply, at, attempts) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (trace_id, recipient) DO UPDATE SET"
+    " status = CASE WHEN excluded.at >= at THEN excluded.status ELSE status END,"
+    " dsn = CASE WHEN excluded.at >= at THEN excluded.dsn ELSE dsn END,"
+    " relay = CASE WHEN excluded.at >= at THEN excluded.relay ELSE relay END,"
+    " reply = CASE WHEN excluded.at >= at THEN excluded.reply ELSE reply END,"
+    " at = max(at, excluded.at),"
+    " orig_recipient = CASE WHEN excluded.orig_recipient != '' THEN excluded.orig_recipient"
+    "   ELSE orig_recipient END,"
+    " attempts = attempts + excluded.attempts")
+_OPEN_ROW = ("SELECT started FROM log_traces WHERE host = ? AND queue_id = ? AND queue_id != ''"
+             " AND done = 0 ORDER BY started DESC LIMIT 1")
+
+
+def ip_key(ip: str) -> bytes | None:
+    """16 bytes that sort like the address (IPv4 as IPv4-mapped IPv6); None if not an IP."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return None
+    if addr.version == 4:
+        return b"\0" * 10 + b"\xff\xff" + addr.packed
+    return addr.packed
+
+
+def network_range(text: str) -> tuple[bytes, bytes]:
+    """First and last ``ip_key`` of an address or CIDR network."""
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"not an IP address or network: {text!r}") from exc
+    first = ip_key(str(net.network_address))
+    last = ip_key(str(net.broadcast_address))
+    assert first is not None and last is not None
+    return first, last
+
+
+def domain_of(address: str) -> str:
+    at = address.rfind("@")
+    return address[at + 1:].lower() if at >= 0 else ""
+
+
+class SqliteLogIndex:
+    """Mixin for ``SqliteStore``: ``add_events``, ``add_traces``, ``search``, ``purge``."""
+
+    lock: Any
+    conn: sqlite3.Connection
+
+    def transaction(self) -> Any:  # provided by SqliteStore
+        raise NotImplementedError
+
+    # writing ------------------------------------------------------------------
+    def add_events(self, events: Iterable[LogEvent]) -> int:
+        from ndrtrack.logs.assemble import Assembler  # logs -> store is the usual direction
+
+        assembler = Assembler()
+        for ev in events:
+            assembler.feed(ev)
+        return self.add_traces(assembler.drain())
+
+    def add_traces(self, chunks: Sequence[Any], *,
+                   checkpoint: tuple[str, int, str] | None = None) -> int:
+        try:
+            with self.transaction() as conn:
+                for chunk in chunks:
+                    self._merge(conn, chunk)
+                if checkpoint is not None:
+                    fingerprint, position, path = checkpoint
+                    conn.execute(
+                        "INSERT INTO log_checkpoints (fingerprint, position, path, updated_at)"
+                        " VALUES (?,?,?,?) ON CONFLICT (fingerprint) DO UPDATE SET"
+                        " position = max(position, excluded.position), path = excluded.path,"
+                        " updated_at = excluded.updated_at",
+                        (fingerprint, position, path, time.time()))
+        except sqlite3.Error as exc:
+            raise StoreError(f"log index: cannot write: {exc}") from exc
+        return len(chunks)
+
+    def _merge(self, conn: sqlite3.Connection, chunk: Any) -> None:
+        started = chunk.started
+        if started is None and chunk.queue_id:
+            row = conn.execute(_OPEN_ROW, (chunk.host, chunk.queue_id)).fetchone()
+            started = row[0] if row is not None else chunk.first_at
+        elif started is None:
+            started = chunk.first_at
+        sender = chunk.sender
+        host = chunk.client_host
+        rev = host.lower()[::-1] if host and host != "unknown" else ""
+        row = conn.execute(_MERGE, (
+            chunk.host, chunk.mta, chunk.queue_id, started, chunk.first_at, chunk.last_at,
+            int(chunk.done), chunk.message_id, sender, domain_of(sender), chunk.client_ip,
+            ip_key(chunk.client_ip) if chunk.client_ip else None, host, rev, chunk.helo,
+            chunk.outcome, " ".join(chunk.links), "\n".join(chunk.events), chunk.nevents,
+        )).fetchone()
+        trace_id = row[0]
+        if chunk.recipients:
+            conn.executemany(_RECIPIENT, [
+                (trace_id, addr, domain_of(addr), r.orig, r.status, r.dsn, r.relay, r.reply,
+                 r.at, r.attempts) for addr, r in chunk.recipients.items()])
+        if chunk.links:
+            conn.executemany("INSERT OR IGNORE INTO log_links (value, trace_id) VALUES (?, ?)",
+                             [(link, trace_id) for link in chunk.links])
+
+    def log_checkpoint(self, fingerprint: str) -> int:
+        with self.lock:
+            row = self.conn.execute("SELECT position FROM log_checkpoints WHERE fingerprint = ?",
+                                    (fingerprint,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def purge(self, before: datetime) -> int:
+        try:
+            with self.transaction() as conn:
+                cursor = conn.execute("DELETE FROM log_traces WHERE last_at < ?",
+                                      (before.timestamp(),))
+                return cursor.rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"log index: cannot purge: {exc}") from exc
+
+    # reading ------------------------------------------------------------------
+    def search(self, query: LogQuery) -> list[MessageTrace]:
+        where, params = _conditions(query)
+        sql = ("SELECT * FROM log_traces" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY first_at DESC LIMIT ?")
+        with self.lock:
+            rows = self.conn.execute(sql, (*params, max(1, query.limit))).fetchall()
+            recipients: dict[int, list[sqlite3.Row]] = {}
+            ids = [row["id"] for row in rows]
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                for r in self.conn.execute(
+                        "SELECT * FROM log_recipients WHERE trace_id IN"
+                        f" ({','.join('?' * len(part))}) ORDER BY at", part):
+                    recipients.setdefault(r["trace_id"], []).append(r)
+        return [_trace(row, recipients.get(row["id"], [])) for row in rows]
+
+
+def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if q.sender:
+        if q.sender.startswith("@"):
+            where.append("sender_domain = ?")
+            params.append(q.sender[1:].lower())
+        else:
+            where.append("sender = ?")
+            params.append(q.sender.strip("<>"))
+    if q.recipient:
+        column, value = (("domain", q.recipient[1:].lower()) if q.recipient.startswith("@")
+                         else ("recipient", q.recipient.strip("<>")))
+        where.append(f"id IN (SELECT trace_id FROM log_recipients WHERE {column} = ?)")
+        params.append(value)
+    if q.message_id:
+        where.append("message_id = ?")
+        params.append(q.message_id.strip().strip("<>"))
+    if q.queue_id:
+        where.append("(id IN (SELECT id FROM log_traces WHERE queue_id = ? AND queue_id != '')"
+                     " OR id IN (SELECT trace_id FROM log_links WHERE value = ?))")
+        params += [q.queue_id, q.queue_id]
+    if q.client_ip:
+        first, last = network_range(q.client_ip)
+        where.append("client_key BETWEEN ? AND ?")
+        params += [first, last]
+    if q.client_host:
+        rev = q.client_host.lower().strip(".")[::-1]
+        where.append("(client_host_rev = ? OR (client_host_rev >= ? AND client_host_rev < ?))")
+        params += [rev, rev + ".", rev + "/"]
+    if q.host:
+        where.append("host = ?")
+        params.append(q.host)
+    if q.since is not None:
+        where.append("last_at >= ?")
+        params.append(q.since.timestamp())
+    if q.until is not None:
+        where.append("first_at <= ?")
+        params.append(q.until.timestamp())
+    if q.status:
+        where.append("(outcome = ? OR EXISTS (SELECT 1 FROM log_recipients"
+                     " WHERE trace_id = log_traces.id AND status = ?))")
+        params += [q.status, q.status]
+    return where, params
+
+
+def _when(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _trace(row: sqlite3.Row, recipients: list[sqlite3.Row]) -> MessageTrace:
+    from ndrtrack.logs.formats import reparse  # the format modules read their own lines
+
+    ids = [row["queue_id"]] if row["queue_id"] else []
+    ids += [link for link in row["links"].split() if link not in ids]
+    events = []
+    for line in row["events"].split("\n") if row["events"] else ():
+        epoch, program, text = line.split("\t", 2)
+        events.append(reparse(row["mta"], row["host"], _when(float(epoch)), program, text))
+    return MessageTrace(
+        host=row["host"], queue_ids=tuple(ids), message_id=row["message_id"],
+        sender=row["sender"], client=row["client_host"], client_ip=row["client_ip"],
+        outcome=row["outcome"], first_at=_when(row["first_at"]), last_at=_when(row["last_at"]),
+        events=tuple(sorted(events, key=lambda e: e.at)),
+        recipients=tuple(RecipientOutcome(
+            recipient=r["recipient"], status=r["status"], dsn=r["dsn"], relay=r["relay"],
+            reply=r["reply"], at=_when(r["at"]) if r["at"] else None,
+            orig_recipient=r["orig_recipient"]) for r in recipients),
+    )
