@@ -207,6 +207,7 @@ class DnsConfig:
     cache_size: int = field(default=10000, metadata=meta(check=_non_negative))
     max_concurrency: int = field(default=32, metadata=meta(check=_positive))
     dnsbl_zones: tuple[str, ...] = ()
+    edns_payload: int = field(default=1232, metadata=meta(check=_non_negative))  # 0: no EDNS
 
 
 @dataclass(frozen=True, slots=True)
