@@ -38,8 +38,10 @@ def decode_value(value: Any) -> str:
 
 def case_headers(message: bytes) -> CaseHeaders:
     """From, To, Subject, Date and Message-ID of a raw message (empty where absent)."""
-    headers = _PARSER.parsebytes(message)
-    return CaseHeaders(**{attr: decode_value(headers.get(name))
+    raw: dict[str, str] = {}
+    for name, value in _PARSER.parsebytes(message).raw_items():  # raw: 8-bit kept as is
+        raw.setdefault(name.lower(), value)  # the first occurrence, as get() would
+    return CaseHeaders(**{attr: decode_value(raw.get(name.lower()))
                           for attr, name in _FIELDS.items()})
 
 

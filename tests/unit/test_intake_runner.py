@@ -1,0 +1,143 @@
+"""The runner on a real spool directory and a real SQLite store, with test stages."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from ndrtrack.config import Config, RunnerConfig
+from ndrtrack.intake.record import STAGE as CASE_STAGE
+from ndrtrack.intake.runner import Runner
+from ndrtrack.intake.spool import Envelope, Spool
+from ndrtrack.intake.stages import STAGE_MODULES, Stage, StageContext, load_stages
+from ndrtrack.store.sqlite import SqliteStore
+
+MESSAGE = (b"From: =?iso-8859-1?q?Andr=E9?= <andre@client.test>\r\nTo: ndr@example.test\r\n"
+           b"Subject: =?UTF-8?B?VW5kZWxpdmVyYWJsZTog8J+Tpw==?=\r\n"
+           b"Date: Sat, 28 Nov 2026 04:00:00 +0000\r\nMessage-ID: <m1@client.test>\r\n\r\nbody\r\n")
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    s = Spool(tmp_path / "spool")
+    s.setup()
+    return s
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = SqliteStore(str(tmp_path / "db.sqlite3"))
+    s.setup()
+    yield s
+    s.close()
+
+
+def config(max_tries: int = 3) -> Config:
+    return Config(runner=RunnerConfig(max_tries=max_tries, backoff_initial=0.01,
+                                      backoff_max=0.02, poll_interval=0.05))
+
+
+def store_message(spool: Spool, data: bytes = MESSAGE) -> str:
+    return spool.store(data, Envelope(mail_from="", rcpt_tos=("ndr@example.test",))).id
+
+
+def test_registry_starts_with_the_case_stage() -> None:
+    assert STAGE_MODULES[0] == "ndrtrack.intake.record"
+    assert load_stages()[0].name == "case"
+
+
+def test_duplicate_stage_names_are_refused() -> None:
+    with pytest.raises(ValueError):
+        load_stages(("ndrtrack.intake.record", "ndrtrack.intake.record"))
+
+
+def test_entry_becomes_a_case_with_decoded_headers(spool: Spool, store: SqliteStore) -> None:
+    entry_id = store_message(spool)
+    runner = Runner(spool=spool, store=store, config=config())
+    assert runner.process(entry_id) == "done"
+    assert spool.iter_state("done").__next__() == entry_id
+    case = store.get_case(store.case_id_for(entry_id))
+    assert case.headers.from_header == "André <andre@client.test>"
+    assert case.headers.subject == "Undeliverable: 📧"
+    assert case.headers.message_id == "<m1@client.test>"
+    assert case.stages["case"]["outcome"] == "ok"
+
+
+def test_a_failing_stage_is_retried_then_shunted_and_the_runner_goes_on(
+        spool: Spool, store: SqliteStore) -> None:
+    calls: list[str] = []
+
+    def flaky(ctx: StageContext) -> dict:
+        calls.append(ctx.entry.id)
+        raise RuntimeError("the parser exploded")
+
+    runner = Runner(spool=spool, store=store, config=config(max_tries=3),
+                    stages=(CASE_STAGE, Stage("flaky", flaky)))
+    bad, good = store_message(spool), None
+    assert runner.process(bad) == "retry"
+    assert bad in spool.pending()
+    assert runner.process(bad) == "retry"
+    assert runner.process(bad) == "shunted"
+    assert list(spool.iter_state("shunt")) == [bad]
+    error = (spool.root / "shunt" / bad / "error.txt").read_text()
+    assert "the parser exploded" in error
+    assert len(calls) == 3
+    case = store.get_case(store.case_id_for(bad))
+    assert case.stages["flaky"]["outcome"] == "error"
+    assert store.count_cases() == 1  # three tries, one case
+
+    runner.stages = (CASE_STAGE,)
+    good = store_message(spool)
+    assert runner.process(good) == "done"
+
+
+def test_stages_already_done_are_skipped_after_a_crash(spool: Spool, store: SqliteStore) -> None:
+    ran: list[str] = []
+
+    def once(ctx: StageContext) -> dict:
+        ran.append(ctx.entry.id)
+        return {"n": 1}
+
+    stages = (CASE_STAGE, Stage("once", once))
+    entry_id = store_message(spool)
+    Runner(spool=spool, store=store, config=config(), stages=stages).process(entry_id)
+    # a crash after the stages, before done/: the entry is back in new/ at the next start
+    (spool.root / "done" / entry_id).rename(spool.root / "processing" / entry_id)
+    spool.setup()
+    assert Runner(spool=spool, store=store, config=config(),
+                  stages=stages).process(entry_id) == "done"
+    assert ran == [entry_id]
+    assert store.count_cases() == 1
+
+
+def test_loop_processes_in_arrival_order_and_stops(spool: Spool, store: SqliteStore) -> None:
+    order: list[str] = []
+
+    def record_order(ctx: StageContext) -> dict:
+        order.append(ctx.entry.id)
+        return {}
+
+    ids = [store_message(spool) for _ in range(5)]
+
+    async def main() -> None:
+        runner = Runner(spool=spool, store=store, config=config(),
+                        stages=(CASE_STAGE, Stage("order", record_order)))
+        await runner.start()
+        for _ in range(200):
+            if len(order) == len(ids):
+                break
+            await asyncio.sleep(0.01)
+        later = store_message(spool)
+        runner.wake()
+        for _ in range(200):
+            if later in order:
+                break
+            await asyncio.sleep(0.01)
+        await runner.stop()
+        assert not runner.running
+
+    asyncio.run(main())
+    assert order[:5] == sorted(ids) == ids
+    assert len(order) == 6
