@@ -103,7 +103,7 @@ def _original(layer: Layer) -> OriginalMessage:
 def _explain(bounce: Bounce) -> list[Explanation]:
     return [
         explain(s.status, s.reply_code, s.diagnostic, s.reason, remote_mta=s.remote_mta,
-                permanent=s.permanent)
+                permanent=s.permanent, action=s.action)
         for s in bounce.statuses
     ]
 

@@ -161,6 +161,7 @@ def explain(
     *,
     remote_mta: str = "",
     permanent: bool | None = None,
+    action: str = "",
 ) -> Explanation:
     """The most specific explanation: provider code > enhanced status > reply code > reason."""
     status, reply_code = status.strip(), reply_code.strip()
@@ -174,14 +175,14 @@ def explain(
     known_reason = reason in reasons and reason != "undefined"
     if enhanced is not None and enhanced[2] != "generic":
         if enhanced[2] == "specific" or not known_reason:
-            return _from_status(status, *enhanced[:2], permanent)
+            return _from_status(status, *enhanced[:2], permanent, action)
     if known_reason:
         code = status or reply_code or reason
         return _from_entry(reasons[reason], "reason", permanent, code=code, title=reason)
     if _REPLY.match(reply_code) and reply_code in replies:
         return _from_entry(replies[reply_code], "reply", permanent)
     if enhanced is not None:
-        return _from_status(status, *enhanced[:2], permanent)
+        return _from_status(status, *enhanced[:2], permanent, action)
     if reason in reasons:
         return _from_entry(reasons[reason], "reason", permanent, code=reason, title=reason)
     return Explanation(code="", source="none", title="", permanent=permanent,
@@ -197,11 +198,14 @@ def _from_entry(entry: _Entry, source: str, permanent: bool | None, *, code: str
                        provider=entry.provider, permanent=permanent)
 
 
-def _from_status(status: str, entry: _Entry, cls: _Entry, permanent: bool | None) -> Explanation:
+def _from_status(status: str, entry: _Entry, cls: _Entry, permanent: bool | None,
+                 dsn_action: str = "") -> Explanation:
     """Combine the detail entry with its class: a 4.x.x is retried, a 2.x.x succeeded."""
     meaning, actor, action = entry.meaning, entry.actor, entry.action
     if status.startswith("2"):
         meaning, actor, action = f"{cls.meaning} ({entry.title}.)", Actor.NOBODY, cls.action
+    elif status.startswith("4") and dsn_action == "failed":
+        meaning = f"{entry.meaning} The sending server retried until it gave up on this temporary error."
     elif status.startswith("4"):
         meaning = f"{entry.meaning} This is temporary: {cls.meaning[0].lower()}{cls.meaning[1:]}"
         action = entry.transient_action or f"{entry.action} The sending server retries meanwhile."

@@ -18,7 +18,6 @@ from email.parser import BytesParser
 from email.policy import compat32
 
 from ndrtrack.model import Bounce, DeliveryStatus, MessageKind
-from ndrtrack.parse import dsn
 from ndrtrack.parse.formats import candidates
 from ndrtrack.parse.reasons import classify
 
@@ -53,7 +52,7 @@ def find_bounce(msg: Message, errors: list[str]) -> Bounce | None:
             bounce = _try(fmt.name, fmt.parse, msg, errors)
             if bounce is not None:
                 return bounce
-    return _try("rfc3464", dsn.parse_report, msg, errors)
+    return None
 
 
 def classified(status: DeliveryStatus, format_name: str) -> DeliveryStatus:

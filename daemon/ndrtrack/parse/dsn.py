@@ -213,13 +213,13 @@ def parse_fields_text(text: str, *, format_name: str = "rfc3464") -> Bounce | No
 _SENT = re.compile(r"^>>> ?(RCPT TO|MAIL FROM|DATA|EHLO|HELO|STARTTLS|QUIT)\b", re.I | re.M)
 _ERROR_REPLY = re.compile(r"^<<< ?[45]\d\d", re.M)
 _TRANSCRIPT_NAMES = {"rcpt to": "RCPT", "mail from": "MAIL", "data": "DATA", "ehlo": "EHLO",
-                     "helo": "HELO", "starttls": "STARTTLS", "quit": "DATA"}
+                     "helo": "HELO", "starttls": "STARTTLS", "quit": ""}
 
 
 def transcript_command(msg: Message) -> str:
     """The command a Sendmail-style session transcript (``>>> DATA`` / ``<<< 550 ...``) failed at.
 
-    ``QUIT`` counts as DATA: the error reply to the end of data arrives after QUIT is queued.
+    A pipelined ``QUIT`` says nothing about which command failed.
     """
     for text in text_parts(msg, html=False)[:1]:
         error = _ERROR_REPLY.search(text)

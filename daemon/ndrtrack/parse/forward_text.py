@@ -37,7 +37,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "kimden", "feladó", "afzender", "remitente", "mittente", "expéditeur", "absender",
         "差出人", "发件人", "寄件者", "보낸 사람", "від", "nadawca", "odesílatel", "avsändare",
         "afsender", "de la", "šalje", "pošiljatelj", "pošiljalec", "saatja", "nuo", "gönderen",
-        "από", "αποστολέας", "מאת", "من", "lähettäjä", "frá", "sender", "dari", "từ",
+        "από", "αποστολέας", "отправитель", "avsender", "מאת", "من", "lähettäjä", "frá", "sender", "dari", "từ",
     ),
     "to": (
         "to", "an", "à", "a", "para", "aan", "till", "til", "vastaanottaja", "do", "komu",
@@ -49,7 +49,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "cc": (
         "cc", "kopie", "kopia", "копия", "kopio", "kopi", "copie", "copia", "dw", "másolat",
         "kópia", "kopija", "копія", "抄送", "副本", "참조", "κοιν", "עותק", "نسخة", "bilgi",
-        "cc list", "kopie an", "kopioi", "kopija:",
+        "cc list", "copie à", "kopie an", "kopie (cc)", "cc (kopie)", "bcc", "blindkopie", "kopioi",
     ),
     "date": (
         "date", "sent", "datum", "gesendet", "envoyé", "envoyé le", "enviado", "enviada",
@@ -58,7 +58,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
         "elküldve", "dátum", "trimis", "dată", "poslano", "送信日時", "日付", "日期",
         "发送时间", "發送時間", "보낸 날짜", "fecha", "sent at", "verstuurd", "ημερομηνία",
         "στάλθηκε", "תאריך", "التاريخ", "tanggal", "ngày", "išsiųsta", "nosūtīts", "odoslané",
-        "gesendet am", "date sent", "saadetud", "lähetetty:",
+        "gesendet am", "date sent", "saadetud", "dato", "päiväys",
     ),
     "subject": (
         "subject", "betreff", "objet", "sujet", "asunto", "assunto", "oggetto", "onderwerp",
@@ -83,7 +83,7 @@ FORWARD_WORDS = (
     "doorgestuurd", "vidarebefordra", "videresend", "välitet", "przekaz", "přeposla",
     "preposla", "přeposílan", "přeposlan", "пересл", "переадрес", "encaminhad", "reencaminhad", "転送", "转发", "轉寄",
     "전달", "proslijeđ", "továbbított", "redirecționat", "iletil", "προωθ", "הועבר",
-    "redir", "réexpédié",
+    "redir", "réexpédié", "edelleenlähet", "videresendt", "välitetty",
 )
 ORIGINAL_WORDS = (
     "original", "ursprüngliche", "originale", "oorspronkelijk", "ursprungligt",
@@ -93,17 +93,19 @@ ORIGINAL_WORDS = (
 #: Verbs of "On <date>, <sender> wrote:" attributions.
 WROTE_WORDS = (
     "wrote", "schrieb", "a écrit", "escribió", "ha scritto", "escreveu", "schreef",
-    "het volgende geschreven", "skrev", "kirjoitti", "napisał", "napsal", "пишет", "написал",
+    "het volgende geschreven", "geschreven", "skrev", "kirjoitti", "napisał", "napsal", "пишет", "написал",
     "írta", "scrie", "yazdı", "έγραψε", "が書きました", "写道", "wrote on",
 )
 
 _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 _BOLD = re.compile(r"^[*_]{1,2}([^*_:]{1,40}?)[ \t]*:[*_]{1,2}")
 _LABEL = re.compile(r"^[ \t]*([^\W\d_][^:：\t\n]{0,30}?)[ \t]*[:：][ \t]*(.*)$")
-_MAILTO = re.compile(r"[ \t]*[\[<]mailto:[^\]>\s]{0,320}[\]>]")
+_MAILTO = re.compile(r"[ \t]*[\[<]mailto:([^\]>\s]{0,320})[\]>]")
 _RULE = re.compile(r"^[ \t]*[-_=*~]{8,}[ \t]*$")
 _SEPARATOR = re.compile(r"^[ \t*]*([-=_~]{2,})[ \t]*([^-=_~\n][^\n]{0,80}?)[ \t]*[-=_~]{2,}[ \t*]*(.*)$")
 _COLON_INTRO = re.compile(r"^[ \t]*([^\W\d][^:\n]{2,60}?)[ \t]*:[ \t]*$")
+_LEAD_WORD = re.compile(r"^(?:on|le|am|el|il giorno|il|em|op|w dniu|den|dne|в|el día)\s+(?=\S)",
+                        re.IGNORECASE)
 _ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _GLUED_LABELS = "|".join(
     re.escape(label) for label in sorted(LABEL_FIELD, key=len, reverse=True)
@@ -115,7 +117,7 @@ _GLUED = re.compile(rf"(?i)({_GLUED_LABELS})[ \t]?:[ \t]?")
 class InlineForward:
     """What the text of an inline forward still says about the message it carries."""
 
-    style: str  # "forward" | "original" | "header-block" | "wrote"
+    style: str  # forward | original | separator | header-block | wrote | reply
     separator: str = ""
     sender: str = ""
     to: str = ""
@@ -139,8 +141,15 @@ def _clean(line: str) -> tuple[str, bool]:
     if b:
         line = b.group(1) + ":" + line[b.end():]
     if "mailto:" in line:
-        line = _MAILTO.sub("", line)
+        line = _MAILTO.sub(_mailto, line)
     return line.strip(), quoted
+
+
+def _mailto(m: re.Match[str]) -> str:
+    """``Name [mailto:a@b]`` → ``Name <a@b>``; ``a@b<mailto:a@b>`` → ``a@b`` (Outlook text)."""
+    target = m.group(1)
+    before = m.string[max(0, m.start() - len(target)):m.start()]
+    return "" if before.endswith(target) else f" <{target}>"
 
 
 def _field(text: str) -> tuple[str, str] | None:
@@ -165,7 +174,7 @@ def _separator_kind(text: str) -> str:
         return "forward"
     if any(w in words for w in ORIGINAL_WORDS) or ("message" in low and sep is not None):
         return "original"
-    return ""
+    return "separator" if sep is not None else ""
 
 
 def _glued_fields(text: str) -> list[tuple[str, str]]:
@@ -209,9 +218,10 @@ def _read_block(lines: list[tuple[str, bool]], start: int) -> _Block | None:
             gap += 1
             if gap > 2:
                 break
+        elif last and gap == 0 and _LABEL.match(text) and _next_is_field_or_blank(lines, i + 1):
+            end = i + 1  # a field we do not use (Importance:, Attachments:, …)
         elif last and gap == 0 and _next_is_field(lines, i + 1):
-            if _LABEL.match(text) is None:  # a wrapped value; an unknown field is skipped
-                fields[last] = f"{fields[last]} {text}".strip()
+            fields[last] = f"{fields[last]} {text}".strip()  # a wrapped value
             end = i + 1
         else:
             break
@@ -221,6 +231,10 @@ def _read_block(lines: list[tuple[str, bool]], start: int) -> _Block | None:
 
 def _next_is_field(lines: list[tuple[str, bool]], i: int) -> bool:
     return i < len(lines) and _field(lines[i][0]) is not None
+
+
+def _next_is_field_or_blank(lines: list[tuple[str, bool]], i: int) -> bool:
+    return i >= len(lines) or not lines[i][0] or _field(lines[i][0]) is not None
 
 
 def _wrote_line(text: str) -> dict[str, str] | None:
@@ -236,7 +250,7 @@ def _wrote_line(text: str) -> dict[str, str] | None:
     rest = (text[: text.find(sender)] + " " + text[text.find(sender) + len(sender):]).strip()
     idx = rest.casefold().find(verb)
     date = (rest[:idx] + rest[idx + len(verb):]) if idx >= 0 else rest
-    return {"from": sender, "date": date.strip(" ,:\t")}
+    return {"from": sender, "date": _LEAD_WORD.sub("", date.strip(" ,:\t")).strip(" ,")}
 
 
 def _sender_around(text: str, start: int, end: int) -> str:
@@ -265,6 +279,8 @@ def find_forward(text: str, *, outer_subject: str = "") -> InlineForward | None:
         found = _forward_at(lines, raw, i, line)
         if found is not None:
             style, sep, fields, body_start = found
+            if style == "wrote" and any(text for text, _ in lines[:i]):
+                style = "reply"  # an attribution below the writer's own text: a reply
             return _build(style, sep, fields, raw, lines, i, body_start, quoted, outer_subject)
     return None
 
@@ -290,7 +306,8 @@ def _forward_at(lines, raw, i, line):  # type: ignore[no-untyped-def]
         return None
     wrote = _wrote_line(line)
     if wrote is None and i + 1 < len(lines) and lines[i + 1][0] and len(line) < 200:
-        wrote = _wrote_line(f"{line} {lines[i + 1][0]}")
+        joiner = "" if line.endswith(("<", "(")) else " "
+        wrote = _wrote_line(f"{line}{joiner}{lines[i + 1][0]}")
         if wrote is not None:
             return "wrote", "", wrote, i + 2
     if wrote is not None:

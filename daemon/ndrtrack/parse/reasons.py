@@ -29,7 +29,7 @@ R = Reason
 
 # 1. Codes whose meaning does not depend on the text around them.
 EXACT_STATUS: dict[str, Reason] = {
-    "1.1": R.USERUNKNOWN, "1.2": R.HOSTUNKNOWN, "1.6": R.HASMOVED, "1.10": R.NOTACCEPT,
+    "1.1": R.USERUNKNOWN, "1.2": R.HOSTUNKNOWN, "1.6": R.HASMOVED,
     "2.2": R.MAILBOXFULL, "3.4": R.MESGTOOBIG, "2.3": R.EXCEEDLIMIT,
     "7.25": R.REQUIREPTR, "7.26": R.AUTHFAILURE, "7.27": R.NOTACCEPT,
     "7.20": R.AUTHFAILURE, "7.21": R.AUTHFAILURE, "7.22": R.AUTHFAILURE,
@@ -56,7 +56,11 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
          R.USERUNKNOWN),
         (re.compile(r"\bS3150\b|\bS3140\b|block list|blocklist", re.I), R.BLOCKED),
     )),
+    ("orange.fr", (
+        (re.compile(r"\bofr_?50[56]\b|Mail rejete", re.I), R.SPAMDETECTED),
+    )),
     ("yahoodns.net", (
+        (re.compile(r"\[TSS04\]|user complaints", re.I), R.BADREPUTATION),
         (re.compile(r"\[TSS\d+\]|temporarily deferred|unusual traffic", re.I), R.BLOCKED),
         (re.compile(r"\bPH\d+\b|policy", re.I), R.POLICYVIOLATION),
     )),
@@ -75,8 +79,14 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
     (R.NORELAYING, r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)|"
      r"not permitted to relay|unable to relay|relay not|we do not relay|no relaying|"
      r"open relay|not a gateway|not local host|relaying (?:mail )?to .{0,40}(?:denied|not)"),
+    (R.REJECTED, r"sender (?:address )?(?:rejected|denied|refused|verify failed|verification failed|"
+     r"unknown|invalid|blocked)|"
+     r"(?:domain of )?sender (?:address )?(?:domain )?(?:does not|must) (?:exist|resolve)|"
+     r"envelope sender|mail from .{0,40}(?:rejected|refused|denied)|sender was rejected|"
+     r"from address .{0,30}(?:rejected|invalid)|return path|bad sender|invalid sender|sender domain|"
+     r"unverified sender|your envelope"),
     (R.HASMOVED, r"has moved|moved to|no longer (?:at|with|uses)|address changed|has been replaced by"),
-    (R.MAILBOXFULL, r"mailbox (?:is )?full|full mailbox|quota|over ?quota|mailbox size limit|"
+    (R.MAILBOXFULL, r"mailbox (?:is )?full|recipient'?s mailbox exceeded|full mailbox|quota|over ?quota|mailbox size limit|"
      r"exceeded storage|storage (?:allocation|limit|space)|mail ?box (?:is )?(?:too )?full|"
      r"insufficient (?:disk )?space.{0,30}(?:mailbox|user)|user'?s? (?:disk|mailbox) .{0,20}full|"
      r"too much mail|out of storage|mailfolder is full|exceeds? (?:his|her|its|the)? ?(?:mailbox|storage)"),
@@ -85,14 +95,17 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
     (R.MESGTOOBIG, r"message (?:is )?too (?:big|large)|too large|size (?:exceeds|limit)|"
      r"exceeds? (?:the )?(?:maximum )?(?:message )?size|message size|message length exceeds|"
      r"message file too big|body too big"),
-    (R.SUSPEND, r"suspend|\bdisabled|inactive|deactivated|not active|account (?:is )?(?:locked|closed|expired|frozen)|"
+    (R.SUSPEND, r"(?:account|mailbox|user)\S* .{0,20}suspended|suspended (?:account|mailbox|user)|\bdisabled|inactive|deactivated|not active|account (?:is )?(?:locked|closed|expired|frozen)|"
      r"mailbox (?:is )?(?:locked|closed|disabled|inactive|unavailable due)|"
      r"temporarily (?:disabled|unavailable|blocked) .{0,30}(?:user|mailbox|account)|"
      r"account (?:has been )?(?:blocked|terminated)"),
+    (R.NOTACCEPT, r"null MX|no MX (?:record )?(?:found|for)|no mx record|couldn'?t find a mail exchanger|"
+     r"MX or SRV record indicated no SMTP|does not accept (?:e-?)?mail|not accept(?:ing)? (?:any )?(?:e-?)?mail|"
+     r"accepts no mail"),
     (R.HOSTUNKNOWN, r"host (?:or domain name )?not found|\bunknown host|domain (?:name )?not found|"
      r"no such domain|domain (?:does not|doesn't) exist|unrouteable address|unroutable address|"
      r"unable to route to domain|no route for|domain is not configured|"
-     r"couldn'?t find any host|no (?:MX|mail exchanger|A record)|"
+     r"couldn'?t find any host|"
      r"host unknown|name or service not known|non-?existent (?:domain|host)|"
      r"recipient domain .{0,20}(?:invalid|not exist)|NXDOMAIN|unknown domain|domain .{0,20}not (?:exist|found)|"
      r"not a valid domain|illegal host"),
@@ -106,42 +119,35 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
      r"user not (?:found|exist|local)|recipient (?:address )?rejected: (?:user unknown|undeliverable|"
      r"unknown|access denied)|"
      r"unknown or illegal|undeliverable address|no valid recipients|not our customer|"
-     r"address (?:is )?(?:not valid|invalid|unknown|rejected)|bad (?:destination|recipient) (?:mailbox|address)|"
+     r"address (?:is )?(?:not valid|invalid|unknown)|invalid .{0,20}userid|bad (?:destination|recipient) (?:mailbox|address)|"
      r"is not a known user|user (?:account )?(?:doesn'?t|does not) exist|no account by that name|"
      r"recipient not found|has no mailbox|not listed in|unknown mailbox|"
      r"destination (?:mailbox|address) (?:unknown|invalid)|we do not have a user|"
      r"user doesn'?t have a .{0,20} account|that domain isn'?t in my list of allowed rcpthosts|"
      r"no one by that name|address lookup failed|mailbox name not allowed|invalid (?:address|recipient)"),
-    (R.NOTACCEPT, r"null MX|does not accept (?:e-?)?mail|not accept(?:ing)? (?:any )?(?:e-?)?mail|"
-     r"accepts no mail"),
+    (R.BADREPUTATION, r"bad reputation|poor reputation|low reputation|sender reputation|reputation|"
+     r"user complaints"),
     (R.SPAMDETECTED, r"\bspam|junk ?mail|unsolicited|bulk (?:e-?)?mail|content (?:was )?(?:rejected|filter)|"
      r"message (?:looks|considered) like|classified as|identified as|detected as|suspicious|"
      r"scored|high (?:spam )?score|UCE\b|spamassassin|rejected by (?:anti-?spam|content)"),
-    (R.BADREPUTATION, r"bad reputation|poor reputation|low reputation|sender reputation|reputation"),
     (R.TOOMANYCONN, r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
      r"exceeded (?:the )?(?:connection|session) limit"),
     (R.SPEEDING, r"rate limit|too many (?:messages|emails|recipients)|sending rate|throttl|"
      r"exceeded (?:the )?(?:rate|message) limit|try again later.{0,20}(?:rate|too many)|"
      r"receiving mail at a rate"),
-    (R.BLOCKED, r"block(?:ed|list)|black ?list|\bRBL\b|DNSBL|spamhaus|spamcop|barracuda(?:central)?|"
+    (R.BLOCKED, r"my name was rejected|messages from \[?\d{1,3}(?:\.\d{1,3}){3}|block(?:ed|list)|black ?list|\bRBL\b|DNSBL|spamhaus|spamcop|barracuda(?:central)?|"
      r"sorbs|listed (?:in|on|at|by)|client host (?:\S+ )?(?:rejected|blocked)|access denied|"
      r"\bbanned|not allowed to (?:send|connect)|connection (?:rejected|refused) .{0,30}(?:policy|ip)|"
      r"your (?:ip|host|server|network)|ip address .{0,40}(?:rejected|not allowed|blocked)|"
      r"rejected (?:because|due to) .{0,30}(?:ip|host|network)|dynamic ip|dial-?up|residential|"
      r"refused to talk to me|mail from .{0,40}refused|\bdenied by policy|"
      r"\bIP\b.{0,30}(?:not permitted|not allowed|rejected)"),
-    (R.REJECTED, r"sender (?:address )?(?:rejected|denied|refused|verify failed|verification failed|"
-     r"unknown|invalid|blocked)|"
-     r"(?:domain of )?sender (?:address )?(?:domain )?(?:does not|must) (?:exist|resolve)|"
-     r"envelope sender|mail from .{0,40}(?:rejected|refused|denied)|sender was rejected|"
-     r"from address .{0,30}(?:rejected|invalid)|return path|bad sender|invalid sender|sender domain|"
-     r"unverified sender|your envelope"),
-    (R.SECURITYERROR, r"authentication (?:required|failed|credentials)|\bauth(?:entication)? "
+    (R.SECURITYERROR, r"authentication (?:required|failed|credentials)|unauthenticated|\bauth(?:entication)? "
      r"(?:is )?required|must (?:be )?authenticat|not authenticated|password|certificate|"
      r"insecure|encryption"),
-    (R.POLICYVIOLATION, r"\bpolicy|not (?:permitted|allowed) by|prohibited|forbidden|"
+    (R.POLICYVIOLATION, r"\bpolicy|violation|not (?:permitted|allowed) by|prohibited|forbidden|"
      r"header error|restricted|not authori[sz]ed|administrative|denied by"),
-    (R.NOTCOMPLIANTRFC, r"\bRFC ?(?:5322|2822|822|5321|2821)|not (?:RFC|standard) compliant|"
+    (R.NOTCOMPLIANTRFC, r"\bRFC ?(?:5322|2822|822|5321|2821)|multiple addresses in From|not (?:RFC|standard) compliant|"
      r"(?:duplicate|multiple|missing|invalid|malformed|bad) (?:\S+ )?(?:header|message-id|date)|"
      r"header (?:field )?(?:is )?(?:missing|invalid|malformed)|8-?bit|bare (?:LF|CR|newline)|"
      r"line too long|non-compliant"),
@@ -159,34 +165,37 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
      r"queue ?(?:time|lifetime|life)|could not be delivered (?:with)?in \d|cannot send message for|"
      r"deferred for|undeliverable for|timed? ?out .{0,30}(?:days|hours)|not delivered after|"
      r"message timed out|delivery attempts? (?:failed|expired) for|maximum time|"
-     r"has been delayed|was not delivered within|been in the queue"),
+     r"has been delayed|was not delivered within|been in the queue|failed \d+ attempts|"
+     r"did not accept our requests to connect"),
     (R.NETWORKERROR, r"connection (?:timed out|refused|reset|closed|lost|dropped)|timed? ?out|"
      r"no route to host|network (?:is )?unreachable|name service error|try again|"
      r"temporary (?:failure|error|lookup)|temporarily unavailable|lost connection|"
      r"could not connect|unable to connect|couldn'?t connect|connect to .{0,60}failed|"
      r"malformed (?:or unexpected )?(?:name server )?reply|dns (?:error|failure|lookup)|"
      r"servfail|too many hops|mail loop|loops back|routing loop|"
-     r"SMTP (?:protocol )?error|bad response|server not available|unavailable"),
+     r"server not available|unavailable"),
     (R.SYSTEMERROR, r"system error|internal (?:server )?error|local (?:configuration )?error|"
      r"server error|configuration error|service (?:is )?(?:not available|unavailable)|"
      r"transaction failed|local error|temporary system problem|resources|"
      r"could not (?:create|write|open)|i/o error"),
-    (R.SYNTAXERROR, r"syntax error|unrecognized command|command not (?:recognized|implemented)|"
+    (R.SYNTAXERROR, r"syntax error|not implemented|unrecognized command|command not (?:recognized|implemented)|"
      r"bad sequence|invalid command|syntax"),
 )
 TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = tuple(
     (reason, re.compile(pattern, re.I)) for reason, pattern in _TEXT_RULES
 )
 
+_FULL = re.compile(dict(_TEXT_RULES)[R.MAILBOXFULL], re.I)
+
 # 4. RFC 3463 subject.detail codes when no phrase decided.
 STATUS_TABLE: dict[str, Reason] = {
     "1.0": R.USERUNKNOWN, "1.3": R.USERUNKNOWN, "1.4": R.USERUNKNOWN, "1.5": R.USERUNKNOWN,
-    "1.7": R.REJECTED, "1.8": R.REJECTED, "1.9": R.USERUNKNOWN,
+    "1.7": R.REJECTED, "1.10": R.NOTACCEPT, "1.8": R.REJECTED, "1.9": R.USERUNKNOWN,
     "2.0": R.USERUNKNOWN, "2.1": R.SUSPEND, "2.4": R.SYSTEMERROR,
     "3.0": R.MAILERERROR, "3.1": R.SYSTEMFULL, "3.2": R.SYSTEMERROR, "3.3": R.SYSTEMERROR,
     "3.5": R.SYSTEMERROR,
     "4.0": R.NETWORKERROR, "4.1": R.NETWORKERROR, "4.2": R.NETWORKERROR, "4.3": R.SYSTEMERROR,
-    "4.4": R.HOSTUNKNOWN, "4.5": R.SYSTEMFULL, "4.6": R.NETWORKERROR,
+    "4.4": R.NOTACCEPT, "4.5": R.SYSTEMFULL, "4.6": R.NETWORKERROR,
     "5.0": R.SYNTAXERROR, "5.1": R.SYNTAXERROR, "5.2": R.SYNTAXERROR, "5.3": R.EXCEEDLIMIT,
     "5.4": R.SYNTAXERROR, "5.5": R.SYNTAXERROR,
     "6.0": R.CONTENTERROR, "6.1": R.CONTENTERROR, "6.2": R.CONTENTERROR, "6.3": R.CONTENTERROR,
@@ -208,8 +217,17 @@ REPLY_TABLE: dict[str, Reason] = {
 _BY_COMMAND = {
     ("DATA", R.USERUNKNOWN): R.FILTERED,
     ("MAIL", R.USERUNKNOWN): R.REJECTED,
-    ("MAIL", R.BLOCKED): R.REJECTED,
+    ("MAIL", R.HOSTUNKNOWN): R.REJECTED,
+    ("MAIL", R.NETWORKERROR): R.REJECTED,
+    ("MAIL", R.ONHOLD): R.REJECTED,
+    ("MAIL", R.UNDEFINED): R.REJECTED,
+    ("HELO", R.ONHOLD): R.BLOCKED,
+    ("EHLO", R.ONHOLD): R.BLOCKED,
 }
+# "User unknown" under a status that is not about the address (x.0.0, x.2.1, x.7.x): a filter
+# answering in the words of a bad address.
+_ADDRESS_SUBJECTS = ("1",)
+_CONTINUATION = re.compile(r"(?<=\s)[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\s)?")
 PERMANENT_REASONS = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 _NOT_FAILURES = {"delivered": R.DELIVERED, "relayed": R.DELIVERED, "expanded": R.DELIVERED}
 
@@ -239,6 +257,8 @@ def text_reason(diagnostic: str) -> Reason | None:
 
 def _reason(status: str, reply_code: str, diagnostic: str, remote_mta: str) -> Reason:
     detail = _subject_detail(status)
+    if _FULL.search(diagnostic):
+        return R.MAILBOXFULL
     if detail in EXACT_STATUS:
         return EXACT_STATUS[detail]
     found = _provider_reason(remote_mta, diagnostic) or text_reason(diagnostic)
@@ -271,9 +291,14 @@ def classify(
     """
     if action in _NOT_FAILURES:
         return _NOT_FAILURES[action].value, False
-    diagnostic = diagnostic[:4000]
-    reason = _reason(status.strip(), reply_code.strip(), diagnostic, remote_mta)
+    diagnostic = _CONTINUATION.sub("", diagnostic[:4000])
+    status, reply_code = status.strip(), reply_code.strip()
+    reason = _reason(status, reply_code, diagnostic, remote_mta)
     reason = _BY_COMMAND.get((command, reason), reason)
+    if reason is R.USERUNKNOWN and status and status.split(".")[1] not in _ADDRESS_SUBJECTS:
+        reason = R.FILTERED
+    if reason is R.NETWORKERROR and action == "failed" and status.startswith("4"):
+        reason = R.EXPIRED  # a transient fault that ended in a bounce: retries ran out
     if action == "delayed" and reason in (R.ONHOLD, R.UNDEFINED):
         reason = R.EXPIRED
     temporary = status.startswith("4") or (not status and reply_code.startswith("4"))
