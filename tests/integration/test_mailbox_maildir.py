@@ -132,7 +132,7 @@ def test_unwritable_spool_leaves_the_message_in_place(tmp_path: Path, spool: Spo
     before = polls("spool_error")
     with Captured() as log:
         asyncio.run(drive(poller))
-    assert polls("spool_error") == before + 1
+    assert polls("spool_error") - before == poller.polls >= 1
     assert any("spool_error" in line for line in log.lines)
     assert os.listdir(maildir / "new") == [unique]
     assert spool_envelopes(spool.root) == []

@@ -309,7 +309,7 @@ class _Poller:
             kind = "error"
         MAILBOX_POLLS.labels(self.source, kind).inc()
         self.last_error = f"{kind}: {exc}"
-        message = "%s poll of %s failed (%s): %s; attempt %d, retrying in %.0fs"
+        message = "%s poll of %s failed (%s): %s; attempt %d, retrying in %gs"
         args = (self.source, self.mailbox, kind, exc, failures, delay)
         if kind == "error":
             log.error(message, *args, exc_info=exc, extra={"source": self.source})
@@ -448,8 +448,10 @@ _UID_SIZE = re.compile(rb"UID (\d+)|RFC822\.SIZE (\d+)")
 
 def _text(exc: BaseException) -> str:
     """imaplib puts the server's bytes into its exceptions; show them as text."""
-    arg = exc.args[0] if exc.args else exc
-    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+    if isinstance(exc, imaplib.IMAP4.error) and exc.args:
+        arg = exc.args[0]
+        return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+    return str(exc)
 
 
 def _server_text(data: list[Any]) -> str:
