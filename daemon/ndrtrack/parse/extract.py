@@ -26,7 +26,7 @@ _ENTITY = {"&lt;": "<", "&gt;": ">", "&amp;": "&", "&nbsp;": " ", "&quot;": '"'}
 _ENTITIES = re.compile("|".join(_ENTITY))
 _SPACES = re.compile(r"[ \t]+")
 _REMOTE_HOST = re.compile(
-    r"(?:\bhost|\bserver|\bMX|by|\bat|\bfrom|mail exchanger)\s+\[?([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}"
+    r"(?:\bhost:?|\bserver|\bMX|by|\bat|\bfrom|mail exchanger)\s+\[?([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}"
     r"|\d{1,3}(?:\.\d{1,3}){3})\]?",
     re.I,
 )

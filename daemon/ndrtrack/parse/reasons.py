@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from ndrtrack.model import Reason
+from ndrtrack.parse.extract import remote_host
 
 R = Reason
 
@@ -68,7 +69,9 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
 
 # 3. Phrase rules over the diagnostic text, specific reasons first.
 _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
-    (R.AUTHFAILURE, r"\bDMARC\b|\bSPF\b.{0,40}(?:fail|check|record|valid)|\bDKIM\b.{0,40}(?:fail|valid|sign)"
+    (R.BLOCKED, r"my name was rejected|client host (?:\S+ )?(?:rejected|blocked)|black ?list|"
+     r"spamhaus|spamcop|\bRBL\b|DNSBL|listed (?:in|on|at|by) |adresse ip|not accepting connections"),
+    (R.AUTHFAILURE, r"does not have authentication information|fails? to pass|\bDMARC\b|\bSPF\b.{0,40}(?:fail|check|record|valid)|\bDKIM\b.{0,40}(?:fail|valid|sign)"
      r"|sender policy framework|not pass authentication|unauthenticated email"),
     (R.REQUIREPTR, r"reverse DNS|reverse[- ]lookup|\bPTR\b|\brDNS\b|no DNS entry for|"
      r"hostname .{0,40}does not resolve|cannot find your hostname|IP name lookup failed|"
@@ -79,9 +82,11 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
     (R.NORELAYING, r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)|"
      r"not permitted to relay|unable to relay|relay not|we do not relay|no relaying|"
      r"open relay|not a gateway|not local host|relaying (?:mail )?to .{0,40}(?:denied|not)"),
+    (R.BADREPUTATION, r"bad reputation|poor reputation|low reputation|sender reputation|reputation|"
+     r"user complaints"),
     (R.REJECTED, r"sender (?:address )?(?:rejected|denied|refused|verify failed|verification failed|"
      r"unknown|invalid|blocked)|"
-     r"(?:domain of )?sender (?:address )?(?:domain )?(?:does not|must) (?:exist|resolve)|"
+     r"domain of sender address|(?:domain of )?sender (?:address )?(?:domain )?(?:does not|must) (?:exist|resolve)|"
      r"envelope sender|mail from .{0,40}(?:rejected|refused|denied)|sender was rejected|"
      r"from address .{0,30}(?:rejected|invalid)|return path|bad sender|invalid sender|sender domain|"
      r"unverified sender|your envelope"),
@@ -92,17 +97,18 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
      r"too much mail|out of storage|mailfolder is full|exceeds? (?:his|her|its|the)? ?(?:mailbox|storage)"),
     (R.EXCEEDLIMIT, r"exceeds? (?:the )?(?:recipient'?s? )?(?:size|message size) limit for|"
      r"exceed(?:s|ed)? (?:the )?maximum allowed size for"),
-    (R.MESGTOOBIG, r"message (?:is )?too (?:big|large)|too large|size (?:exceeds|limit)|"
+    (R.MESGTOOBIG, r"(?:message|mail|e-?mail|size) (?:is )?too (?:big|large)|too large (?:message|mail)|size (?:exceeds|limit)|"
      r"exceeds? (?:the )?(?:maximum )?(?:message )?size|message size|message length exceeds|"
      r"message file too big|body too big"),
-    (R.SUSPEND, r"(?:account|mailbox|user)\S* .{0,20}suspended|suspended (?:account|mailbox|user)|\bdisabled|inactive|deactivated|not active|account (?:is )?(?:locked|closed|expired|frozen)|"
+    (R.SUSPEND, r"temporar\w* locked|(?:account|mailbox|user)\S* .{0,20}suspended|suspended (?:account|mailbox|user)|\bdisabled|inactive|deactivated|not active|account (?:is )?(?:locked|closed|expired|frozen)|"
      r"mailbox (?:is )?(?:locked|closed|disabled|inactive|unavailable due)|"
      r"temporarily (?:disabled|unavailable|blocked) .{0,30}(?:user|mailbox|account)|"
      r"account (?:has been )?(?:blocked|terminated)"),
     (R.NOTACCEPT, r"null MX|no MX (?:record )?(?:found|for)|no mx record|couldn'?t find a mail exchanger|"
      r"MX or SRV record indicated no SMTP|does not accept (?:e-?)?mail|not accept(?:ing)? (?:any )?(?:e-?)?mail|"
      r"accepts no mail"),
-    (R.HOSTUNKNOWN, r"host (?:or domain name )?not found|\bunknown host|domain (?:name )?not found|"
+    (R.NETWORKERROR, r"name service error|DNS Error"),
+    (R.HOSTUNKNOWN, r"invalid domain|host (?:or domain name )?not found|\bunknown host|domain (?:name )?not found|"
      r"no such domain|domain (?:does not|doesn't) exist|unrouteable address|unroutable address|"
      r"unable to route to domain|no route for|domain is not configured|"
      r"couldn'?t find any host|"
@@ -125,9 +131,11 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
      r"destination (?:mailbox|address) (?:unknown|invalid)|we do not have a user|"
      r"user doesn'?t have a .{0,20} account|that domain isn'?t in my list of allowed rcpthosts|"
      r"no one by that name|address lookup failed|mailbox name not allowed|invalid (?:address|recipient)"),
-    (R.BADREPUTATION, r"bad reputation|poor reputation|low reputation|sender reputation|reputation|"
-     r"user complaints"),
-    (R.SPAMDETECTED, r"\bspam|junk ?mail|unsolicited|bulk (?:e-?)?mail|content (?:was )?(?:rejected|filter)|"
+    (R.NOTCOMPLIANTRFC, r"\bRFC ?(?:5322|2822|822|5321|2821)|multiple addresses in From|not (?:RFC|standard) compliant|"
+     r"(?:duplicate|multiple|missing|invalid|malformed|bad) (?:\S+ )?(?:header|message-id|date)|"
+     r"header (?:field )?(?:is )?(?:missing|invalid|malformed)|8-?bit|bare (?:LF|CR|newline)|"
+     r"line too long|non-compliant"),
+    (R.SPAMDETECTED, r"\bspam(?!haus|cop)|junk ?mail|unsolicited|bulk (?:e-?)?mail|content (?:was )?(?:rejected|filter)|"
      r"message (?:looks|considered) like|classified as|identified as|detected as|suspicious|"
      r"scored|high (?:spam )?score|UCE\b|spamassassin|rejected by (?:anti-?spam|content)"),
     (R.TOOMANYCONN, r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
@@ -147,10 +155,6 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
      r"insecure|encryption"),
     (R.POLICYVIOLATION, r"\bpolicy|violation|not (?:permitted|allowed) by|prohibited|forbidden|"
      r"header error|restricted|not authori[sz]ed|administrative|denied by"),
-    (R.NOTCOMPLIANTRFC, r"\bRFC ?(?:5322|2822|822|5321|2821)|multiple addresses in From|not (?:RFC|standard) compliant|"
-     r"(?:duplicate|multiple|missing|invalid|malformed|bad) (?:\S+ )?(?:header|message-id|date)|"
-     r"header (?:field )?(?:is )?(?:missing|invalid|malformed)|8-?bit|bare (?:LF|CR|newline)|"
-     r"line too long|non-compliant"),
     (R.CONTENTERROR, r"content (?:error|not allowed|type)|conversion|invalid (?:character|content|mime)|"
      r"mime|attachment|encoding"),
     (R.FILTERED, r"filter|not authorized to receive|does not accept mail from|"
@@ -166,15 +170,15 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
      r"deferred for|undeliverable for|timed? ?out .{0,30}(?:days|hours)|not delivered after|"
      r"message timed out|delivery attempts? (?:failed|expired) for|maximum time|"
      r"has been delayed|was not delivered within|been in the queue|failed \d+ attempts|"
-     r"did not accept our requests to connect"),
+     r"did not accept our requests to connect|aborted after"),
     (R.NETWORKERROR, r"connection (?:timed out|refused|reset|closed|lost|dropped)|timed? ?out|"
      r"no route to host|network (?:is )?unreachable|name service error|try again|"
      r"temporary (?:failure|error|lookup)|temporarily unavailable|lost connection|"
      r"could not connect|unable to connect|couldn'?t connect|connect to .{0,60}failed|"
      r"malformed (?:or unexpected )?(?:name server )?reply|dns (?:error|failure|lookup)|"
      r"servfail|too many hops|mail loop|loops back|routing loop|"
-     r"server not available|unavailable"),
-    (R.SYSTEMERROR, r"system error|internal (?:server )?error|local (?:configuration )?error|"
+     r"server not available"),
+    (R.SYSTEMERROR, r"system error|service (?:currently )?unavailable|upstream error|internal (?:server )?error|local (?:configuration )?error|"
      r"server error|configuration error|service (?:is )?(?:not available|unavailable)|"
      r"transaction failed|local error|temporary system problem|resources|"
      r"could not (?:create|write|open)|i/o error"),
@@ -215,7 +219,6 @@ REPLY_TABLE: dict[str, Reason] = {
 }
 
 _BY_COMMAND = {
-    ("DATA", R.USERUNKNOWN): R.FILTERED,
     ("MAIL", R.USERUNKNOWN): R.REJECTED,
     ("MAIL", R.HOSTUNKNOWN): R.REJECTED,
     ("MAIL", R.NETWORKERROR): R.REJECTED,
@@ -224,9 +227,9 @@ _BY_COMMAND = {
     ("HELO", R.ONHOLD): R.BLOCKED,
     ("EHLO", R.ONHOLD): R.BLOCKED,
 }
-# "User unknown" under a status that is not about the address (x.0.0, x.2.1, x.7.x): a filter
-# answering in the words of a bad address.
-_ADDRESS_SUBJECTS = ("1",)
+# Postfix's prefix for any recipient restriction: an address reason only when nothing else says more.
+_WEAK_USERUNKNOWN = re.compile(r"recipient address rejected|invalid recipient", re.I)
+_TIMEOUT = re.compile(r"timed? ?out", re.I)
 _CONTINUATION = re.compile(r"(?<=\s)[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\s)?")
 PERMANENT_REASONS = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 _NOT_FAILURES = {"delivered": R.DELIVERED, "relayed": R.DELIVERED, "expanded": R.DELIVERED}
@@ -261,11 +264,13 @@ def _reason(status: str, reply_code: str, diagnostic: str, remote_mta: str) -> R
         return R.MAILBOXFULL
     if detail in EXACT_STATUS:
         return EXACT_STATUS[detail]
-    found = _provider_reason(remote_mta, diagnostic) or text_reason(diagnostic)
+    found = _provider_reason(remote_mta or remote_host(diagnostic), diagnostic) or text_reason(diagnostic)
     if found is not None:
         return found
     if detail in STATUS_TABLE:
         return STATUS_TABLE[detail]
+    if _WEAK_USERUNKNOWN.search(diagnostic):
+        return R.USERUNKNOWN
     if not status and reply_code in REPLY_TABLE:
         return REPLY_TABLE[reply_code]
     if status.endswith(".0.0") or reply_code:
@@ -295,10 +300,8 @@ def classify(
     status, reply_code = status.strip(), reply_code.strip()
     reason = _reason(status, reply_code, diagnostic, remote_mta)
     reason = _BY_COMMAND.get((command, reason), reason)
-    if reason is R.USERUNKNOWN and status and status.split(".")[1] not in _ADDRESS_SUBJECTS:
-        reason = R.FILTERED
-    if reason is R.NETWORKERROR and action == "failed" and status.startswith("4"):
-        reason = R.EXPIRED  # a transient fault that ended in a bounce: retries ran out
+    if reason is R.NETWORKERROR and action == "failed" and status.startswith("4") and _TIMEOUT.search(diagnostic):
+        reason = R.EXPIRED  # timeouts that ended in a bounce: the retries ran out
     if action == "delayed" and reason in (R.ONHOLD, R.UNDEFINED):
         reason = R.EXPIRED
     temporary = status.startswith("4") or (not status and reply_code.startswith("4"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from ndrtrack.model import Bounce, MessageKind
+from ndrtrack.model import Bounce, DeliveryStatus, MessageKind
 from ndrtrack.parse.formats._base import TextFormat, cached_body
 
 
@@ -25,6 +25,11 @@ class Gmail(TextFormat):
     start = re.compile(r"Delivery to the following recipients? (?:failed|has been delayed)", re.I)
     recipient = re.compile(r"^\s{2,}(?P<addr>[^\s<>@]+@[^\s<>]+)\s*$")
     end = re.compile(r"^\s*-{3,} ?(?:Original message|Message truncated)", re.I)
+
+    def status(self, address: str, diagnostic: str) -> DeliveryStatus:
+        """The remote server's own words, when Google quotes them, are the diagnostic."""
+        _, said, remote = diagnostic.partition("The error that the other server returned was:")
+        return super().status(address, remote.strip() if said else diagnostic)
 
     def parse(self, msg: Message) -> Bounce | None:
         bounce = super().parse(msg)
