@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from dns_server import nsd_fixture, run  # noqa: F401
-from dnslab import NsdServer
 
+from dnslab import NsdServer
 from ndrtrack.dns.check import check_sender, sender_findings
 from ndrtrack.dns.dmarc import dkim_selector, dmarc_policy
 from ndrtrack.dns.dnsbl import dnsbl_check, dnsbl_lookup

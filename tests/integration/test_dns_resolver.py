@@ -7,9 +7,9 @@ import time
 
 import pytest
 from dns_server import nsd_fixture, run, settings_for  # noqa: F401
-from dnslab import NsdServer, SilentServer
 from prometheus_client import REGISTRY
 
+from dnslab import NsdServer, SilentServer
 from ndrtrack.dns.resolver import Evidence, QueryFailed, Resolver, ResolverSettings
 from ndrtrack.errors import DnsError
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from dns_server import nsd_fixture, run  # noqa: F401
-from dnslab import NsdServer
 
+from dnslab import NsdServer
 from ndrtrack.dns.resolver import Resolver
 from ndrtrack.dns.spf import SpfTree, evaluate_spf, spf_tree
 from ndrtrack.model import to_jsonable
