@@ -267,20 +267,25 @@ ORIGINAL_HEADER = re.compile(
 
 def synthetic_message(forward: InlineForward) -> Message:
     """Rebuild a message from an inline forward, restoring a DSN's report structure if seen."""
-    report = _split_report(forward.body)
-    if report is None:
-        msg = Message()
-        msg.set_payload(forward.body, "utf-8")
-    else:
-        msg = _report_message(*report)
+    head = ""
     for name, value in (("From", forward.sender), ("To", forward.to), ("Cc", forward.cc),
                         ("Date", forward.date), ("Subject", forward.subject),
                         ("Reply-To", forward.reply_to)):
         value = " ".join(value.split())
         if value:
-            msg[name] = value if value.isascii() else Header(value, "utf-8").encode()
-    msg["X-Ndrtrack-Inline"] = forward.style
-    return parse_bytes_compat(msg.as_bytes())
+            head += f"{name}: {value if value.isascii() else Header(value, 'utf-8').encode()}\n"
+    head += f"X-Ndrtrack-Inline: {forward.style}\nMIME-Version: 1.0\n"
+    report = _split_report(forward.body)
+    if report is None:
+        body = forward.body
+        head += 'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: 8bit\n'
+    else:
+        body = _report_body(*report)
+        head += f'Content-Type: multipart/report; report-type=delivery-status; boundary="{_BOUNDARY}"\n'
+    return parse_bytes_compat(f"{head}\n{body}\n".encode("utf-8", "surrogateescape"))
+
+
+_BOUNDARY = "=_ndrtrack_inline_report"
 
 
 def _split_report(body: str) -> tuple[str, str, str] | None:
@@ -319,31 +324,29 @@ def _dsn_groups(lines: list[str]) -> str:
     return "\n".join(out).strip() + "\n"
 
 
+PER_MESSAGE_FIELDS = frozenset({
+    "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date", "original-envelope-id",
+    "x-postfix-queue-id", "x-postfix-sender",
+})
+
+
 def _starts_group(name: str, group: set[str]) -> bool:
-    """A recipient's fields begin with Original-Recipient or Final-Recipient."""
+    """A field that repeats opens the next group; so does the first recipient field after
+    the per-message fields.  (Postfix writes Final- before Original-Recipient, RFC 3464 the
+    other way round, so neither can be taken as "the first field of a group".)"""
     if not group:
         return False
-    if name == "original-recipient":
+    if name in group:
         return True
-    return name == "final-recipient" and group != {"original-recipient"}
+    return name in ("final-recipient", "original-recipient") and group <= PER_MESSAGE_FIELDS
 
 
-def _report_message(text: str, fields: str, headers: str) -> Message:
-    msg = Message()
-    msg["MIME-Version"] = "1.0"
-    msg["Content-Type"] = "multipart/report"
-    msg.set_param("report-type", "delivery-status")
-    human = Message()
-    human.set_payload(text, "utf-8")
-    status = Message()
-    status["Content-Type"] = "message/delivery-status"
-    status.set_payload(fields)
-    parts = [human, status]
+def _report_body(text: str, fields: str, headers: str) -> str:
+    """The three parts of RFC 3462 again: human text, status fields, returned headers."""
+    parts = [
+        f'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: 8bit\n\n{text}\n',
+        f"Content-Type: message/delivery-status\n\n{fields}",
+    ]
     if headers:
-        returned = Message()
-        returned["Content-Type"] = "text/rfc822-headers"
-        returned.set_payload(headers + "\n")
-        parts.append(returned)
-    msg.set_payload(parts)
-    msg.set_boundary("=_ndrtrack_inline_report")
-    return msg
+        parts.append(f"Content-Type: text/rfc822-headers\n\n{headers}\n")
+    return "".join(f"--{_BOUNDARY}\n{part}\n" for part in parts) + f"--{_BOUNDARY}--\n"
