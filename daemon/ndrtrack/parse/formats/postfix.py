@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from ndrtrack.parse import dsn
 from ndrtrack.parse.formats._base import TextFormat, cached_body
 
 
@@ -33,10 +34,12 @@ class Postfix(TextFormat):
     def detect(self, msg):  # noqa: ANN001, ANN201
         if self.signature.search(cached_body(msg)[:6000]):
             return True
-        for part in msg.walk():
-            if part.get_content_type() == "message/delivery-status":
-                return "x-postfix" in str(part).lower()[:2000]
-        return False
+        part = dsn.find_status_part(msg)
+        if part is None:
+            return False
+        payload = part.get_payload()
+        blocks = payload if isinstance(payload, list) else []
+        return any(key.lower().startswith("x-postfix") for block in blocks[:1] for key in block.keys())
 
 
 FORMAT = Postfix()

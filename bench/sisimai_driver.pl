@@ -1,0 +1,28 @@
+#!/usr/bin/perl
+# Baseline for bench/ndr_speed.py: decode the same files with Sisimai, from memory, N rounds.
+# Usage: sisimai_driver.pl ROUNDS FILE...   Prints "files=N rounds=R seconds=S records=K".
+use strict;
+use warnings;
+use Sisimai;
+use Time::HiRes qw(time);
+
+my $rounds = shift @ARGV;
+my @data;
+for my $path (@ARGV) {
+    open(my $fh, '<:raw', $path) or die "$path: $!";
+    local $/;
+    my $text = <$fh>;
+    close $fh;
+    $text = "From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n" . $text unless $text =~ /\AFrom /;
+    push @data, $text;
+}
+my $records = 0;
+my $started = time();
+for (1 .. $rounds) {
+    for my $text (@data) {
+        my $found = Sisimai->make(\$text, 'delivered' => 1, 'vacation' => 1);
+        $records += scalar @$found if defined $found;
+    }
+}
+my $elapsed = time() - $started;
+printf "files=%d rounds=%d seconds=%.6f records=%d\n", scalar @data, $rounds, $elapsed, $records;
