@@ -1,0 +1,106 @@
+"""Inline forwards: real client layouts (tests/samples/forwards) and the rules behind them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ndrtrack.parse.forward_text import find_forward, html_to_text, strip_forward_prefix
+from ndrtrack.parse.unwrap import header_text, iter_layers, message_text, parse_bytes_compat
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "forwards"
+CASES = json.loads((SAMPLES / "expected.json").read_text("utf-8"))
+TEXT_CASES = [c for c in CASES if c["file"].endswith(".txt")
+              and ("sender" in c or c.get("forward") is False)]
+
+
+def fold(text: str) -> str:
+    return " ".join(text.split())
+
+
+def arriving(case: dict) -> bytes:
+    """A body-text sample as the message a person would send (Subject from its companion)."""
+    subject = "Fwd: see below"
+    if case.get("outer_subject_file"):
+        subject = (SAMPLES / case["outer_subject_file"]).read_text("utf-8").strip()
+    head = (f"From: fwd@example.org\nSubject: {subject}\nContent-Type: text/plain; "
+            "charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
+    return head.encode() + (SAMPLES / case["file"]).read_bytes()
+
+
+def test_every_sample_has_an_expectation() -> None:
+    listed = {c["file"] for c in CASES} | {c.get("outer_subject_file") for c in CASES}
+    on_disk = {p.name for p in SAMPLES.iterdir() if p.name not in ("NOTICE", "expected.json")}
+    assert on_disk <= listed
+    notice = (SAMPLES / "NOTICE").read_text("utf-8")
+    assert all(name in notice for name in on_disk)
+
+
+@pytest.mark.parametrize("case", TEXT_CASES, ids=lambda c: c["file"])
+def test_inline_forward_recovers_the_inner_message(case: dict) -> None:
+    layers = [layer for layer in iter_layers(parse_bytes_compat(arriving(case))) if layer.depth]
+    if case.get("forward") is False:
+        assert not layers or layers[0].via[-1] == "inline-reply"
+        return
+    assert layers, "no forward found"
+    inner = layers[0]
+    if case.get("style") == "reply":
+        assert inner.via[-1] == "inline-reply"
+    assert case["sender"].lower() in header_text(inner.message, "From").lower()
+    if case.get("subject"):
+        assert fold(header_text(inner.message, "Subject")) == fold(case["subject"])
+    if case.get("date") == "*":
+        assert header_text(inner.message, "Date")
+    elif case.get("date"):
+        assert fold(header_text(inner.message, "Date")) == fold(case["date"])
+    assert fold(message_text(inner.message)).startswith(case["body_start"])
+    assert inner.forwarder == "fwd@example.org"
+
+
+@pytest.mark.parametrize(("text", "sender", "subject"), [
+    # Outlook (Spanish), Italian Gmail, Portuguese Outlook, Swedish Thunderbird, Polish Outlook:
+    ("-----Mensaje original-----\nDe: Ana <ana@x.es>\nEnviado el: lunes\nPara: b@y.es\n"
+     "Asunto: Hola\n\ntexto", "Ana <ana@x.es>", "Hola"),
+    ("---------- Messaggio inoltrato ---------\nDa: Marco <m@x.it>\nDate: lun 1 gen\n"
+     "Subject: Ciao\nTo: <a@b.it>\n\ncorpo", "Marco <m@x.it>", "Ciao"),
+    ("De: Joana <j@x.pt>\nEnviada: segunda-feira\nPara: b@y.pt\nAssunto: Olá\n\ncorpo",
+     "Joana <j@x.pt>", "Olá"),
+    ("-------- Vidarebefordrat meddelande --------\nÄmne: \tHej\nDatum: \tmån 1 jan\n"
+     "Från: \tSven <s@x.se>\nTill: \tb@y.se\n\n\ntext", "Sven <s@x.se>", "Hej"),
+    ("Od: Jan <jan@x.pl>\nWysłano: poniedziałek\nDo: b@y.pl\nTemat: Cześć\n\ntekst",
+     "Jan <jan@x.pl>", "Cześć"),
+    ("*From:* Bold <b@x.com>\n*Sent:* Monday\n*To:* c@y.com\n*Subject:* Stars\n\nbody",
+     "Bold <b@x.com>", "Stars"),
+])
+def test_header_blocks_in_other_languages(text: str, sender: str, subject: str) -> None:
+    found = find_forward(text)
+    assert found is not None
+    assert found.sender == sender
+    assert found.subject == subject
+
+
+def test_plain_text_with_colons_is_not_a_forward() -> None:
+    text = "Hi team,\nNote: the meeting moved.\nTime: 10:00\nPlace: room 4\n\nBye"
+    assert find_forward(text) is None
+
+
+def test_wrapped_subject_is_joined() -> None:
+    text = ("---------- Forwarded message ----------\nFrom: A <a@x.org>\nSubject: a long\n"
+            "subject\nTo: b@y.org\n\nbody")
+    assert find_forward(text).subject == "a long subject"
+
+
+def test_subject_falls_back_to_the_outer_subject_without_prefix() -> None:
+    found = find_forward("Jan <j@x.nl> schreef op 1 jan 2024 10:00:\n\nhallo",
+                         outer_subject="Doorst: FW: Offerte")
+    assert found is not None and found.subject == "Offerte"
+    assert strip_forward_prefix("WG: AW: Thema") == "Thema"
+
+
+def test_html_forward_keeps_one_field_per_line() -> None:
+    html = ("<div>see below</div><div><b>From:</b> A &lt;a@x.org&gt;<br><b>Sent:</b> Monday"
+            "<br><b>To:</b> b@y.org<br><b>Subject:</b> Hi</div><p>body</p>")
+    found = find_forward(html_to_text(html))
+    assert found is not None and found.sender == "A <a@x.org>" and found.subject == "Hi"
