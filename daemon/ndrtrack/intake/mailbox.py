@@ -6,18 +6,10 @@ gateways themselves may be at fault.  The pollers here fetch those messages.
 
 The rule is **store first, then touch the source**: a message is copied durably into the
 spool (``Spool.store`` returns after fsync + rename) and only then flagged, moved or deleted
-on the source.  A crash between the two would, on its own, store the message again at the
-next poll; a small per-source *ledger* under ``SPOOL/mailbox-state/`` prevents that:
-
-* before storing, ``B <key> <time>`` is appended (and fsync'd) — "about to store";
-* after storing, ``S <key> <spool-id>`` — "stored";
-* keys that have left the source listing are dropped (``F <key>``) and the file is compacted.
-
-The key is ``UIDVALIDITY:UID`` for IMAP and the Maildir unique name.  A message whose key is
-stored is never stored again, only flagged/moved/deleted.  A ``B`` without its ``S`` (a crash
-inside ``Spool.store``'s last fsync) is settled at the next start by looking in the spool for
-an entry carrying that key in its envelope — so a restart never stores a message twice and
-never loses one.
+on the source.  A crash between the two must not store the message again: a per-source
+ledger (``mailbox_ledger.py``) records each key — ``UIDVALIDITY:UID`` for IMAP, the unique
+name for a Maildir — before and after it is stored, and a stored key is only ever
+flagged/moved/deleted, never stored again, even across a restart.
 
 Pollers run their blocking I/O (imaplib, fsync) in a worker thread with ``asyncio.to_thread``;
 a failed poll (connection refused, TLS, wrong password, missing folder, full spool) is logged
@@ -29,16 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import imaplib
-import json
 import logging
 import os
 import re
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from email.parser import BytesParser
 from email.policy import compat32
@@ -48,12 +37,12 @@ from typing import Any
 
 from ndrtrack.config import ImapSource, MaildirSource
 from ndrtrack.errors import MailboxError, SpoolError
-from ndrtrack.intake.spool import ENVELOPE, Envelope, Spool
+from ndrtrack.intake.mailbox_ledger import Ledger, fsync_dir, ledger_for
+from ndrtrack.intake.spool import Envelope, Spool
 from ndrtrack.metrics import INTAKE_BYTES, INTAKE_MESSAGES, MAILBOX_POLLS
 
 log = logging.getLogger("ndrtrack.intake.mailbox")
 
-STATE_DIR = "mailbox-state"
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To")  # most specific first
 IMAP_KEYWORD = "$NdrtrackStored"  # set by ``after: flag`` when the server keeps keywords
 MAILDIR_PROCESSED = ".Processed"  # Maildir++ sub-folder for ``after: move``
@@ -84,150 +73,6 @@ def envelope_for(data: bytes, *, source: str, mailbox: str, key: str, peer: str 
                     extra=(("mailbox", mailbox), ("mailbox_key", key), *extra))
 
 
-# --------------------------------------------------------------------------- ledger
-
-
-class Ledger:
-    """Which messages of one source are already in the spool (see the module docstring).
-
-    An append-only text file, one fsync'd line per change; a torn last line (crash while
-    writing it) is ignored on load.  Keys are quoted so that a line always has its fields.
-    """
-
-    COMPACT_AFTER = 256  # dead lines before the file is rewritten
-
-    def __init__(self, path: Path, mailbox: str) -> None:
-        self.path = path
-        self.mailbox = mailbox
-        self.stored: dict[str, str] = {}  # key → spool id
-        self.begun: dict[str, float] = {}  # key → time the store began
-        self._dead = 0
-        self._load()
-
-    def _load(self) -> None:
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            lines = []
-        for line in lines:
-            op, _, rest = line.partition(" ")
-            key, _, value = rest.partition(" ")
-            if op == "B" and value:
-                self.begun[_unquote(key)] = float(value)
-            elif op == "S" and value:
-                self.begun.pop(_unquote(key), None)
-                self.stored[_unquote(key)] = value
-            elif op == "F":
-                self.begun.pop(_unquote(key), None)
-                self.stored.pop(_unquote(key), None)
-        self._dead = max(0, len(lines) - len(self.stored) - len(self.begun))
-
-    def _append(self, lines: list[str]) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                os.write(fd, "".join(line + "\n" for line in lines).encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise SpoolError(f"mailbox ledger {self.path}: cannot write: {exc.strerror}") \
-                from exc
-
-    def begin(self, key: str) -> None:
-        now = time.time()
-        self._append([f"B {_quote(key)} {now:.3f}"])
-        self.begun[key] = now
-
-    def mark_stored(self, key: str, spool_id: str) -> None:
-        self._append([f"S {_quote(key)} {spool_id}"])
-        self.begun.pop(key, None)
-        self.stored[key] = spool_id
-
-    def keep_only(self, present: set[str]) -> None:
-        """Forget stored keys that have left the source (acted upon, or removed by someone)."""
-        gone = [k for k in self.stored if k not in present]
-        if not gone:
-            return
-        self._append([f"F {_quote(k)}" for k in gone])
-        for key in gone:
-            del self.stored[key]
-        self._dead += 3 * len(gone)  # its B, S and F lines
-        if self._dead > self.COMPACT_AFTER:
-            self._compact()
-
-    def _compact(self) -> None:
-        lines = [f"S {_quote(k)} {v}" for k, v in self.stored.items()]
-        lines += [f"B {_quote(k)} {t:.3f}" for k, t in self.begun.items()]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("".join(line + "\n" for line in lines))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
-        except OSError as exc:
-            raise SpoolError(f"mailbox ledger {self.path}: cannot compact: {exc.strerror}") \
-                from exc
-        self._dead = 0
-
-    def recover(self, spool: Spool) -> None:
-        """Settle keys whose store began but was not recorded as finished."""
-        for key, began in list(self.begun.items()):
-            spool_id = find_in_spool(spool, self.mailbox, key, since=began)
-            if spool_id:
-                log.info("mailbox %s: message %s was stored before a crash as %s", self.mailbox,
-                         key, spool_id, extra={"spool_id": spool_id})
-                self.mark_stored(key, spool_id)
-            else:
-                self._append([f"F {_quote(key)}"])
-                del self.begun[key]
-
-
-def find_in_spool(spool: Spool, mailbox: str, key: str, *, since: float) -> str | None:
-    """The spool id of the entry stored from ``mailbox``/``key`` (written at or after
-    ``since``), or None.  Only entries modified since then are read, so this stays cheap."""
-    for state in ("new", "processing", "done", "shunt"):
-        try:
-            entries = list(os.scandir(spool.root / state))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            try:
-                if entry.stat().st_mtime < since - 2:
-                    continue
-                record = json.loads((Path(entry.path) / ENVELOPE).read_bytes())
-            except (OSError, ValueError):
-                continue
-            extra = record.get("extra") or {}
-            if extra.get("mailbox") == mailbox and extra.get("mailbox_key") == key:
-                return entry.name
-    return None
-
-
-def _quote(key: str) -> str:
-    return key.replace("%", "%25").replace(" ", "%20").replace("\n", "%0A")
-
-
-def _unquote(key: str) -> str:
-    return key.replace("%0A", "\n").replace("%20", " ").replace("%25", "%")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def ledger_for(spool: Spool, kind: str, mailbox: str) -> Ledger:
-    digest = hashlib.sha256(mailbox.encode()).hexdigest()[:16]
-    return Ledger(spool.root / STATE_DIR / f"{kind}-{digest}.ledger", mailbox)
-
-
 # --------------------------------------------------------------------------- poller base
 
 
@@ -237,8 +82,10 @@ class _Poller:
     source = ""
 
     def __init__(self, *, spool: Spool, interval: float, backoff_initial: float,
-                 backoff_max: float, batch: int, max_message_size: int) -> None:
+                 backoff_max: float, batch: int, max_message_size: int,
+                 on_stored: Callable[[], None] | None) -> None:
         self.spool = spool
+        self.on_stored = on_stored  # e.g. wake the runner; called in the event loop
         self.interval = interval
         self.backoff_initial = backoff_initial
         self.backoff_max = max(backoff_max, backoff_initial)
@@ -287,18 +134,24 @@ class _Poller:
         while not self._halt.is_set():
             self._wake.clear()
             try:
-                await asyncio.to_thread(self._poll_guarded)
+                stored = await asyncio.to_thread(self._poll_guarded)
                 failures, self._healthy, self.last_error = 0, True, ""
                 MAILBOX_POLLS.labels(self.source, "ok").inc()
                 delay = self.interval
+                if stored and self.on_stored is not None:
+                    self.on_stored()
             except Exception as exc:  # noqa: BLE001 — a failed poll must never end the loop
                 failures += 1
                 self._healthy = False
-                delay = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
+                delay = self.backoff(failures)
                 self._report(exc, failures, delay)
             self.polls += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    def backoff(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failed poll in a row."""
+        return min(self.backoff_max, self.backoff_initial * 2 ** min(failures - 1, 32))
 
     def _report(self, exc: Exception, failures: int, delay: float) -> None:
         if isinstance(exc, MailboxError):
@@ -316,12 +169,12 @@ class _Poller:
         else:
             log.error(message, *args, extra={"source": self.source})
 
-    def _poll_guarded(self) -> None:
+    def _poll_guarded(self) -> int:
         if self._ledger is None:
             ledger = ledger_for(self.spool, self.source, self.mailbox)
             ledger.recover(self.spool)
             self._ledger = ledger
-        self.poll_once()
+        return self.poll_once()
 
     def poll_once(self) -> int:
         """One pass over the source; returns how many messages were newly stored."""
@@ -374,9 +227,11 @@ class MaildirPoller(_Poller):
 
     def __init__(self, *, source: MaildirSource, spool: Spool, interval: float,
                  backoff_initial: float = 5.0, backoff_max: float = 300.0, batch: int = 500,
-                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 on_stored: Callable[[], None] | None = None) -> None:
         super().__init__(spool=spool, interval=interval, backoff_initial=backoff_initial,
-                         backoff_max=backoff_max, batch=batch, max_message_size=max_message_size)
+                         backoff_max=backoff_max, batch=batch, max_message_size=max_message_size,
+                         on_stored=on_stored)
         self.config = source
         self.root = Path(source.path).absolute()
 
@@ -421,13 +276,13 @@ class MaildirPoller(_Poller):
         try:
             if self.config.after == "delete":
                 path.unlink()
-                _fsync_dir(path.parent)
+                fsync_dir(path.parent)
                 return
             target = self._processed_dir()
             info = path.name.split(":2,", 1)[1] if ":2," in path.name else ""
             os.rename(path, target / f"{key}:2,{''.join(sorted(set(info) | {'S'}))}")
-            _fsync_dir(target)
-            _fsync_dir(path.parent)
+            fsync_dir(target)
+            fsync_dir(path.parent)
         except FileNotFoundError:
             pass  # gone already (a client, or our own earlier run): nothing left to do
         except OSError as exc:
@@ -475,10 +330,11 @@ class ImapPoller(_Poller):
 
     def __init__(self, *, source: ImapSource, spool: Spool, backoff_initial: float = 5.0,
                  backoff_max: float = 900.0, batch: int = 200, timeout: float = 30.0,
-                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 on_stored: Callable[[], None] | None = None) -> None:
         super().__init__(spool=spool, interval=source.poll_interval,
                          backoff_initial=backoff_initial, backoff_max=backoff_max, batch=batch,
-                         max_message_size=max_message_size)
+                         max_message_size=max_message_size, on_stored=on_stored)
         self.config = source
         self.timeout = timeout
         self._conn: imaplib.IMAP4 | None = None
