@@ -102,20 +102,44 @@ def status_text(part: Message) -> str:
     return decoded_payload(part)
 
 
-def find_status_part(msg: Message) -> Message | None:
-    """The delivery-status part: by type, else a text part that carries DSN fields."""
+def own_parts(msg: Message) -> list[Message]:
+    """The message's parts in order, not descending into attached messages (the returned
+    original may itself be a bounce, whose report is not this one's)."""
+    parts: list[Message] = []
+    stack = [msg]
+    while stack:
+        part = stack.pop(0)
+        parts.append(part)
+        payload = part.get_payload()
+        if part.is_multipart() and isinstance(payload, list) and part.get_content_maintype() != "message":
+            stack[0:0] = [p for p in payload if isinstance(p, Message)]
+        elif part.get_content_type() in DSN_TYPES:
+            continue
+    return parts
+
+
+def find_status_parts(msg: Message) -> list[Message]:
+    """Every delivery-status part (a forward of several reports has several), else a text part
+    that carries DSN fields, else nothing."""
+    found: list[Message] = []
     fallback = None
-    for part in msg.walk():
+    for part in own_parts(msg):
         ctype = part.get_content_type()
         if ctype in DSN_TYPES:
-            return part
-        if ctype == "message/rfc822":
-            break
-        if fallback is None and ctype == "text/plain" and not part.is_multipart():
+            found.append(part)
+        elif fallback is None and ctype == "text/plain" and not part.is_multipart():
             payload = part.get_payload()
-            if isinstance(payload, str) and _FIELD_HINT.search(decoded_payload(part)):
+            if isinstance(payload, str) and _FIELD_HINT.search(payload):
                 fallback = part
-    return fallback
+    if found:
+        return found
+    return [fallback] if fallback is not None else []
+
+
+def find_status_part(msg: Message) -> Message | None:
+    """The first delivery-status part (see :func:`find_status_parts`), or None."""
+    parts = find_status_parts(msg)
+    return parts[0] if parts else None
 
 
 def _diagnostic(value: str) -> str:
@@ -263,9 +287,9 @@ def embedded_fields(text: str) -> str:
 
 def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None:
     """Decode a DSN message: fields, recipients, returned original, queue id."""
-    part = find_status_part(msg)
-    if part is not None:
-        fields = status_text(part)
+    parts = find_status_parts(msg)
+    if parts:
+        fields = "\n\n".join(status_text(part) for part in parts)
     else:
         fields = embedded_fields("\n".join(text_parts(msg, html=False)))
     if not fields:

@@ -21,6 +21,7 @@ ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
+_QUOTED_ADDRESS = re.compile(r'"[^"\r\n\\]{1,64}"@[A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9]')
 _TAGS = re.compile(r"<[^>]{0,2000}>")
 _ENTITY = {"&lt;": "<", "&gt;": ">", "&amp;": "&", "&nbsp;": " ", "&quot;": '"'}
 _ENTITIES = re.compile("|".join(_ENTITY))
@@ -139,6 +140,9 @@ def clean_address(value: str) -> str:
     value = value.strip()
     if ";" in value:
         value = value.split(";", 1)[1]
+    quoted = _QUOTED_ADDRESS.search(value)
+    if quoted:
+        return quoted.group(0).lower()
     match = ADDRESS.search(value)
     return match.group(0).strip(".").lower() if match else ""
 
@@ -158,3 +162,13 @@ def remote_host(text: str) -> str:
     """The remote MTA a diagnostic names (``host mx.example.org [192.0.2.1]``), or ""."""
     match = _REMOTE_HOST.search(text)
     return match.group(1).lower().rstrip(".") if match else ""
+
+
+def addresses_in_text(text: str) -> list[str]:
+    """Every distinct address in ``text``, lowercased, in order of appearance."""
+    seen: list[str] = []
+    for match in ADDRESS.finditer(text):
+        address = match.group(0).strip(".").lower()
+        if address not in seen:
+            seen.append(address)
+    return seen

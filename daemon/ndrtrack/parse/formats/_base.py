@@ -26,7 +26,7 @@ from typing import ClassVar
 from ndrtrack.model import Bounce, DeliveryStatus, MessageKind, OriginalMessage
 from ndrtrack.parse import dsn
 from ndrtrack.parse.extract import (
-    ADDRESS,
+    addresses_in_text,
     remote_host,
     smtp_command,
     attached_original,
@@ -209,10 +209,5 @@ class TextFormat(Format):
 
 
 def addresses_in(text: str) -> list[str]:
-    """Every distinct address in ``text``, lowercased, in order."""
-    seen: list[str] = []
-    for match in ADDRESS.finditer(text):
-        address = match.group(0).strip(".").lower()
-        if address not in seen:
-            seen.append(address)
-    return seen
+    """Every distinct address in ``text`` (see :func:`extract.addresses_in_text`)."""
+    return addresses_in_text(text)

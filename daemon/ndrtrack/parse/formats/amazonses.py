@@ -48,12 +48,12 @@ class AmazonSES(DsnFormat):
     def from_json(self, text: str) -> Bounce | None:
         start = text.find("{")
         try:
-            data = json.loads(text[start: text.rfind("}") + 1]) if start >= 0 else None
+            data = json.loads(text[start: text.rfind("}") + 1], strict=False) if start >= 0 else None
         except ValueError:
             return None
         if not isinstance(data, dict) or "Message" in data and isinstance(data["Message"], str):
             try:
-                data = json.loads(data["Message"]) if isinstance(data, dict) else None
+                data = json.loads(data["Message"], strict=False) if isinstance(data, dict) else None
             except (ValueError, KeyError):
                 return None
         if not isinstance(data, dict):

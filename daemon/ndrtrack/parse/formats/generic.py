@@ -38,7 +38,7 @@ _BOUNCE_SUBJECT = re.compile(r"undeliver|deliver(?:y|ed)? fail|failure|returned 
                              r"could not be delivered|error sending|rejected|warning", re.I)
 _COPY = re.compile(
     r"^\s*[-=*]*\s*(?:(?:the )?original message(?: follows|:)?|Below (?:this line )?is a copy|"
-    r"(?:Unsent|Returned|Original) message (?:follows|header)|Included is a copy|"
+    r"(?:Unsent|Returned|Original) message (?:follows|header)|\|?-* ?Message text follows|Included is a copy|"
     r"(?:this is )?a copy of (?:the|your) (?:original )?message|The attachment contains|"
     r"[-=]{2,}\s*original message|Message details:|End of message)",
     re.I | re.M,

@@ -25,8 +25,8 @@ class Sendmail(TextFormat):
     )
     start = re.compile(r"-{3,} ?(?:Transcript of session follows|The following addresses had)", re.I)
     recipient = re.compile(
-        r"^(?:[45]\d\d[ -](?:[45]\.\d+\.\d+ )?)?<?(?P<addr>[^\s<>]+@[^\s<>.]+(?:\.[^\s<>.]+)*?)>?"
-        r"(?:\.\.\.|\s*$|\s+\()"
+        r"^(?:>>> )?(?:[45]\d\d[ -](?:[45]\.\d+\.\d+ )?)?<?(?P<addr>[^\s<>]+@[^\s<>.]+(?:\.[^\s<>.]+)*?)>?"
+        r"(?:\.\.\.|\s*$|\s+[(\[<])"
     )
     end = re.compile(r"^\s*-{3,} ?(?:Unsent message follows|Original message follows|"
                      r"Message header follows|Returned message)", re.I)

@@ -1,0 +1,27 @@
+"""Zoho Mail: "Undelivered Mail Returned to Sender" from mailer-daemon@mail.zoho.com.
+
+Exim-like preamble, then one line per recipient: ``rcpt Invalid Address, ERROR_CODE :550,
+ERROR_CODE :5.1.1 <rcpt>... User Unknown``; the original headers follow, folded
+without a separator (``Received:from …``).  A delay notice says "Mail delivery delayed".
+"""
+
+from __future__ import annotations
+
+import re
+
+from ndrtrack.parse.formats._base import TextFormat
+
+
+class Zoho(TextFormat):
+    name = "zoho"
+    order = 20
+    hints = re.compile(r"mailer-daemon@mail\.zoho\.|@zoho(?:mail)?\.", re.I)
+    signature = re.compile(r"ERROR_CODE\s*:", re.I)
+    recipient = re.compile(r"^(?P<addr>[^\s<>]+@[^\s<>]+)\s+(?=\S)")
+    end = re.compile(r"^Received:\s*from", re.I)
+
+    def detect(self, msg):  # noqa: ANN001, ANN201
+        return self.hinted(msg) and super().detect(msg)
+
+
+FORMAT = Zoho()
