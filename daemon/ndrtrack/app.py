@@ -65,9 +65,10 @@ def _mailbox_services(ctx: ServiceContext) -> list[Service]:
     limit = intake.smtp.max_message_size
     services: list[Service] = [
         MaildirPoller(source=source, spool=ctx.spool, interval=intake.maildir_poll_interval,
-                      max_message_size=limit) for source in intake.maildirs]
-    services += [ImapPoller(source=source, spool=ctx.spool, max_message_size=limit)
-                 for source in intake.imap]
+                      max_message_size=limit, on_stored=ctx.wake_runner)
+        for source in intake.maildirs]
+    services += [ImapPoller(source=source, spool=ctx.spool, max_message_size=limit,
+                            on_stored=ctx.wake_runner) for source in intake.imap]
     return services
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import itertools
 import json
 import logging
 import os
@@ -187,6 +188,20 @@ def message(n: int, *, rcpt: str = "ndr-track@example.org", size: int = 0) -> by
             f"To: someone{n}@example.org\r\n"
             f"Subject: Undelivered Mail Returned to Sender {n}\r\n"
             f"Message-ID: <ndr-{n}@mx{n}.example.org>\r\n\r\n{body}\r\n").encode()
+
+
+_seq = itertools.count()
+
+
+def deliver(maildir: Path, data: bytes, *, into: str = "new", info: str = "") -> str:
+    """Write tmp/ then rename into new/ (or cur/), as the Maildir spec asks of an MTA."""
+    unique = f"1764300000.M{next(_seq)}P{os.getpid()}.testhost"
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    (maildir / "tmp" / unique).write_bytes(data)
+    name = f"{unique}:2,{info}" if into == "cur" else unique
+    os.rename(maildir / "tmp" / unique, maildir / into / name)
+    return unique
 
 
 def spool_envelopes(spool_root: Path) -> list[dict[str, Any]]:

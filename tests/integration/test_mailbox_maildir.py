@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import os
 from pathlib import Path
 
 import pytest
-from mailbox_lab import Captured, crash_poll, drive, message, spool_envelopes
+from mailbox_lab import Captured, crash_poll, deliver, drive, message, spool_envelopes
 from prometheus_client import REGISTRY
 
 from ndrtrack.config import MaildirSource
 from ndrtrack.intake.mailbox import MAILDIR_PROCESSED, MaildirPoller
 from ndrtrack.intake.spool import Spool
-
-_seq = itertools.count()
-
-
-def deliver(maildir: Path, data: bytes, *, into: str = "new", info: str = "") -> str:
-    """Write tmp/ then rename into new/ (or cur/), as the Maildir spec asks of an MTA."""
-    unique = f"1764300000.M{next(_seq)}P{os.getpid()}.testhost"
-    for sub in ("tmp", "new", "cur"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
-    (maildir / "tmp" / unique).write_bytes(data)
-    name = f"{unique}:2,{info}" if into == "cur" else unique
-    os.rename(maildir / "tmp" / unique, maildir / into / name)
-    return unique
 
 
 @pytest.fixture
