@@ -125,6 +125,7 @@ class NsdServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.check_zones()
         self.port = free_udp_tcp_port()
+        self.ipv6 = self.ipv6 and _loopback6()
         config = self.write_config()
         self.process = subprocess.Popen([nsd, "-d", "-c", str(config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -167,6 +168,16 @@ class NsdServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _loopback6() -> bool:
+    """Whether ::1 exists here (containers may run without IPv6): NSD would fail to bind."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 class SilentServer:

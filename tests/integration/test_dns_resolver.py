@@ -9,6 +9,7 @@ import pytest
 from dns_server import nsd_fixture, run, settings_for  # noqa: F401
 from prometheus_client import REGISTRY
 
+from conftest import missing_prerequisite
 from dnslab import NsdServer, SilentServer
 from ndrtrack.dns.resolver import Evidence, QueryFailed, Resolver, ResolverSettings
 from ndrtrack.errors import DnsError
@@ -104,6 +105,8 @@ def test_cname_chains_in_zone_and_across_zones(nsd: NsdServer) -> None:
 
 
 def test_ipv6_server_and_records(nsd: NsdServer) -> None:
+    if not nsd.ipv6:
+        missing_prerequisite("IPv6 loopback (::1)")
     lookup = run(nsd, lambda r: r.query("mx1.sender.test", "AAAA"),
                  nameservers=(nsd.address6,))
     assert lookup.answers == ("2001:db8::10",) and lookup.server == nsd.address6
