@@ -46,7 +46,7 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
         (re.compile(r"DmarcRejection|DMARC policy|not pass authentication|SPF|DKIM", re.I), R.AUTHFAILURE),
         (re.compile(r"\bOverQuota|out of storage|inbox is out", re.I), R.MAILBOXFULL),
         (re.compile(r"NoSuchUser|does not exist", re.I), R.USERUNKNOWN),
-        (re.compile(r"UnsolicitedMessageError|likely unsolicited|spam", re.I), R.SPAMDETECTED),
+        (re.compile(r"UnsolicitedMessageError|likely unsolicited", re.I), R.SPAMDETECTED),
         (re.compile(r"IPTS0|blocked|low reputation", re.I), R.BLOCKED),
         (re.compile(r"rate (?:that|limit)|unusual rate|Receiving mail at a rate", re.I), R.SPEEDING),
         (re.compile(r"account (?:has been )?disabled|DisabledUser", re.I), R.SUSPEND),
@@ -56,6 +56,9 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
         (re.compile(r"RecipientNotFound|Recipient not found|not found by SMTP address lookup", re.I),
          R.USERUNKNOWN),
         (re.compile(r"\bS3150\b|\bS3140\b|block list|blocklist", re.I), R.BLOCKED),
+    )),
+    ("ezweb.ne.jp", (
+        (re.compile(r"user unknown", re.I), R.USERUNKNOWN),
     )),
     ("orange.fr", (
         (re.compile(r"\bofr_?50[56]\b|Mail rejete", re.I), R.SPAMDETECTED),
@@ -69,14 +72,17 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
 
 # 3. Phrase rules over the diagnostic text, specific reasons first.
 _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
+    (R.TOOMANYCONN, r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
+     r"connection frequency|exceeded (?:the )?(?:connection|session) limit"),
     (R.BLOCKED, r"my name was rejected|client host (?:\S+ )?(?:rejected|blocked)|black ?list|"
-     r"spamhaus|spamcop|\bRBL\b|DNSBL|listed (?:in|on|at|by) |adresse ip|not accepting connections"),
+     r"spamhaus|spamcop|\bRBL\b|DNSBL|(?<!not )listed (?:in|on|at|by) |adresse ip|not accepting connections|"
+     r"service refused"),
     (R.AUTHFAILURE, r"does not have authentication information|fails? to pass|\bDMARC\b|\bSPF\b.{0,40}(?:fail|check|record|valid)|\bDKIM\b.{0,40}(?:fail|valid|sign)"
      r"|sender policy framework|not pass authentication|unauthenticated email"),
     (R.REQUIREPTR, r"reverse DNS|reverse[- ]lookup|\bPTR\b|\brDNS\b|no DNS entry for|"
      r"hostname .{0,40}does not resolve|cannot find your hostname|IP name lookup failed|"
      r"is not resolv|client host .{0,30}unknown|Client host rejected: cannot find"),
-    (R.FAILEDSTARTTLS, r"STARTTLS|TLS (?:is )?required|must use TLS|encryption required|"
+    (R.FAILEDSTARTTLS, r"does not support (?:TLS|STARTTLS)|STARTTLS|TLS (?:is )?required|must use TLS|encryption required|"
      r"TLS negotiation failed|TLS handshake"),
     (R.VIRUSDETECTED, r"\bvirus|malware|infected|\btrojan|worm detected"),
     (R.NORELAYING, r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)|"
@@ -230,6 +236,24 @@ _BY_COMMAND = {
 # Postfix's prefix for any recipient restriction: an address reason only when nothing else says more.
 _WEAK_USERUNKNOWN = re.compile(r"recipient address rejected|invalid recipient", re.I)
 _TIMEOUT = re.compile(r"timed? ?out", re.I)
+# The stock "no such user" answers that content filters and list servers also give.
+_STOCK_UNKNOWN = re.compile(r"user unknown|unknown user|no such user|user not exist|"
+                            r"doesn'?t have a .{0,40} account|mailbox unavailable", re.I)
+
+
+def _filter_answer(status: str, command: str, diagnostic: str) -> bool:
+    """A stock "user unknown" that no address status backs, given outside RCPT TO.
+
+    A server that knows the address is bad says so at RCPT TO, with 5.1.1; the same words
+    after DATA, or with a status about something else (x.0.0, x.7.x) or none at all, come
+    from a filter that refused the message, not from a missing mailbox.
+    """
+    if command == "RCPT" or not _STOCK_UNKNOWN.search(diagnostic):
+        return False
+    subject = status.split(".")[1] if status.count(".") == 2 else ""
+    if subject == "1":
+        return False
+    return command == "DATA" or subject in ("", "0", "7")
 _CONTINUATION = re.compile(r"(?<=\s)[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\s)?")
 PERMANENT_REASONS = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 _NOT_FAILURES = {"delivered": R.DELIVERED, "relayed": R.DELIVERED, "expanded": R.DELIVERED}
@@ -300,7 +324,9 @@ def classify(
     status, reply_code = status.strip(), reply_code.strip()
     reason = _reason(status, reply_code, diagnostic, remote_mta)
     reason = _BY_COMMAND.get((command, reason), reason)
-    if reason is R.NETWORKERROR and action == "failed" and status.startswith("4") and _TIMEOUT.search(diagnostic):
+    if reason is R.USERUNKNOWN and _filter_answer(status, command, diagnostic):
+        reason = R.FILTERED
+    if reason is R.NETWORKERROR and action == "failed" and status[:1] in ("4", "") and _TIMEOUT.search(diagnostic):
         reason = R.EXPIRED  # timeouts that ended in a bounce: the retries ran out
     if action == "delayed" and reason in (R.ONHOLD, R.UNDEFINED):
         reason = R.EXPIRED
