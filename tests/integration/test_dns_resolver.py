@@ -154,6 +154,8 @@ def test_identical_questions_in_flight_share_one_query(nsd: NsdServer) -> None:
         answers = await asyncio.gather(*(resolver.query("sender.test", "TXT")
                                          for _ in range(20)))
         assert len({a.answers for a in answers}) == 1
+        assert [a.cached for a in answers].count(False) == 1
+        assert {a.transport for a in answers if a.cached} == {"shared"}
         return resolver.queries
 
     assert run(nsd, work) == 1

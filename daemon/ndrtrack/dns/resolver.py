@@ -135,9 +135,9 @@ class Lookup:
     answers: tuple[str, ...] = ()
     ttl: int = 0
     elapsed: float = 0.0  # seconds on the wire (0 for a cache hit)
-    transport: str = "udp"  # udp | tcp (after truncation) | cache
+    transport: str = "udp"  # udp | tcp (after truncation) | cache | shared (asked in flight)
     cname_chain: tuple[str, ...] = ()  # names the question was redirected through
-    cached: bool = False
+    cached: bool = False  # answered without a query of its own (cache or a shared query)
     error: str = ""
 
     @property
@@ -207,8 +207,9 @@ class Resolver:
         if hit is not None:
             return hit
         pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        if pending is not None:  # the same question is on the wire: share its answer
+            shared = await asyncio.shield(pending)
+            return dataclasses.replace(shared, elapsed=0.0, transport="shared", cached=True)
         future: asyncio.Future[Lookup] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ndrtrack.dns.resolver import Evidence, Lookup, Resolver
@@ -305,7 +306,8 @@ _HANDLERS = {
 # --------------------------------------------------------------------------- summary
 
 
-def _walk(node: SpfNode, path: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _walk(node: SpfNode, path: tuple[str, ...]
+          ) -> Iterator[tuple[tuple[str, ...], SpfNode, SpfTerm]]:
     """Depth-first, in evaluation order: (node path, term) for every term of the tree."""
     for term in node.terms:
         yield path, node, term
