@@ -106,6 +106,7 @@ def test_missing_maildir_is_logged_counted_and_retried(tmp_path: Path, spool: Sp
     failure = next(line for line in log.lines if "failed" in line)
     assert str(maildir) in failure and "mailbox_error" in failure and "retrying in" in failure
     assert [e["message"] for e in spool_envelopes(spool.root)] == [message(7)]
+    assert any("works again" in line for line in log.lines)
     assert not poller.ready()  # stopped
 
 
@@ -135,3 +136,21 @@ def test_oversized_message_stays_in_the_maildir(tmp_path: Path, spool: Spool) ->
     assert [e["message"] for e in spool_envelopes(spool.root)] == [message(2)]
     assert os.listdir(maildir / "new") == [big]
     assert sum("over the limit" in line for line in log.lines) == 1  # warned once
+
+
+def test_a_full_batch_is_followed_at_once_by_the_next(tmp_path: Path, spool: Spool) -> None:
+    maildir = tmp_path / "Maildir"
+    for n in range(5):
+        deliver(maildir, message(n))
+    poller = MaildirPoller(source=MaildirSource(path=str(maildir)), spool=spool,
+                           interval=3600, batch=2)  # only the batch rule can poll again
+
+    async def scenario() -> None:
+        await poller.start()
+        while len(spool_envelopes(spool.root)) < 5:
+            await asyncio.sleep(0.02)
+        await poller.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert sorted(e["message"] for e in spool_envelopes(spool.root)) == \
+        sorted(message(n) for n in range(5))

@@ -106,6 +106,8 @@ class _Poller:
         raise NotImplementedError
 
     async def start(self) -> None:
+        if self._task is not None and not self._task.done():
+            return
         self._halt.clear()
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"{self.source} {self.mailbox}")
@@ -135,9 +137,12 @@ class _Poller:
             self._wake.clear()
             try:
                 stored = await asyncio.to_thread(self._poll_guarded)
+                if failures:
+                    log.info("%s poll of %s works again after %d failed attempts",
+                             self.source, self.mailbox, failures, extra={"source": self.source})
                 failures, self._healthy, self.last_error = 0, True, ""
                 MAILBOX_POLLS.labels(self.source, "ok").inc()
-                delay = self.interval
+                delay = 0.0 if stored >= self.batch else self.interval  # more may be waiting
                 if stored and self.on_stored is not None:
                     self.on_stored()
             except Exception as exc:  # noqa: BLE001 — a failed poll must never end the loop
@@ -254,6 +259,7 @@ class MaildirPoller(_Poller):
 
     def poll_once(self) -> int:
         messages = self.listing()
+        target = self._processed_dir() if self.config.after == "move" and messages else None
         stored = 0
         for key in sorted(messages)[: self.batch]:
             if self._halt.is_set():
@@ -268,17 +274,17 @@ class MaildirPoller(_Poller):
                     continue  # a mail client moved it meanwhile; the next poll sees it again
                 self._store(key, data, extra=(("maildir_name", path.name),))
                 stored += 1
-            self._act(path, key)
+            self._act(path, key, target)
         self.ledger.keep_only(set(messages))
         return stored
 
-    def _act(self, path: Path, key: str) -> None:
+    def _act(self, path: Path, key: str, target: Path | None) -> None:
+        """Delete, or move into ``.Processed/cur`` (``target``) with the Seen flag added."""
         try:
-            if self.config.after == "delete":
+            if target is None:
                 path.unlink()
                 fsync_dir(path.parent)
                 return
-            target = self._processed_dir()
             info = path.name.split(":2,", 1)[1] if ":2," in path.name else ""
             os.rename(path, target / f"{key}:2,{''.join(sorted(set(info) | {'S'}))}")
             fsync_dir(target)
@@ -290,9 +296,12 @@ class MaildirPoller(_Poller):
 
     def _processed_dir(self) -> Path:
         folder = self.root / MAILDIR_PROCESSED
-        for sub in ("tmp", "new", "cur"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        (folder / "maildirfolder").touch(exist_ok=True)
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+            (folder / "maildirfolder").touch(exist_ok=True)
+        except OSError as exc:
+            raise MailboxError(f"cannot create {folder}: {exc.strerror}") from exc
         return folder / "cur"
 
 
@@ -394,6 +403,8 @@ class ImapPoller(_Poller):
         try:
             try:
                 imap.login(self.config.username, self.config.password)
+            except imaplib.IMAP4.abort:
+                raise  # the connection broke: reported below as connect_error
             except imaplib.IMAP4.error as exc:
                 raise MailboxError(f"login as {self.config.username} refused: {_text(exc)}",
                                    kind="auth_error") from exc
