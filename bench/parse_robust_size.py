@@ -1,0 +1,98 @@
+"""Time and peak memory of ``parse_bytes`` on 20 MB messages (the issue's robustness target:
+under a second and under 200 MB peak RSS).
+
+Three shapes, each built here (no data files): a forward with a 20 MB base64 attachment, a
+20 MB plain-text body (inline-forward scanning must stay bounded), and a forwarded DSN whose
+returned original carries a 20 MB attachment.  Baseline in the same run: the bare
+``BytesParser(policy=compat32)`` parse of the same bytes, which ``parse_bytes`` cannot beat.
+
+Usage: ``python bench/parse_robust_size.py [MB]``; each shape runs in a fresh subprocess so
+the peak RSS is that shape's own (the message is built here and read from a file there,
+so the peak counts the interpreter, the raw bytes and the parse — not the generator).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+DSN = (b"From: MAILER-DAEMON@mx.example.org\nSubject: Undelivered Mail Returned to Sender\n"
+       b"Content-Type: multipart/report; report-type=delivery-status; boundary=R\n\n"
+       b"--R\nContent-Type: text/plain\n\n<a@b.org>: host said: 550 5.1.1 unknown user\n"
+       b"--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+       b"Final-Recipient: rfc822; a@b.org\nAction: failed\nStatus: 5.1.1\n"
+       b"Diagnostic-Code: smtp; 550 5.1.1 unknown user\n\n--R\nContent-Type: message/rfc822\n\n")
+
+
+def build(shape: str, megabytes: int) -> bytes:
+    blob = base64.encodebytes(bytes(range(256)) * (megabytes * 3 * 1024))  # ≈ MB * 1.0
+    attachment = (b"--Z\nContent-Type: application/octet-stream; name=big.bin\n"
+                  b"Content-Transfer-Encoding: base64\n\n" + blob + b"--Z--\n")
+    head = b"From: a@b.org\nSubject: Fwd\nContent-Type: multipart/mixed; boundary=Z\n\n"
+    if shape == "attachment":
+        return head + b"--Z\nContent-Type: text/plain\n\nsee attached\n" + attachment
+    if shape == "text":
+        return b"From: a@b.org\nSubject: Fwd\n\n" + b"Some forwarded text, line after line.\n" * (
+            megabytes * 1024 * 1024 // 38)
+    original = head + b"--Z\nContent-Type: text/plain\n\nhello\n" + attachment
+    return (b"From: Alice <alice@corp.example>\nSubject: Fwd: bounce\nContent-Type: multipart/mixed;"
+            b" boundary=F\n\n--F\nContent-Type: text/plain\n\nwhy?\n--F\n"
+            b"Content-Type: message/rfc822\n\n" + DSN + original + b"\n--R--\n\n--F--\n")
+
+
+def peak_rss_mb() -> float:
+    """VmHWM of this process (ru_maxrss would carry the parent's peak across exec)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(shape: str, path: str) -> dict:
+    from email.parser import BytesParser
+    from email.policy import compat32
+
+    from ndrtrack.parse.api import parse_bytes
+
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    before = peak_rss_mb()
+    start = time.perf_counter()
+    result = parse_bytes(raw)
+    elapsed = time.perf_counter() - start
+    peak = peak_rss_mb()
+    start = time.perf_counter()
+    BytesParser(policy=compat32).parsebytes(raw)
+    baseline = time.perf_counter() - start
+    return {"shape": shape, "bytes": len(raw), "parse_bytes_s": round(elapsed, 3),
+            "compat32_parse_s": round(baseline, 3), "peak_rss_mb": round(peak, 1),
+            "rss_before_mb": round(before, 1), "kind": result.kind.value, "layer": result.layer}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 2 and argv[1] == "--one":
+        print(json.dumps(measure(argv[2], argv[3])))
+        return 0
+    megabytes = int(argv[1]) if len(argv) > 1 else 20
+    for shape in ("attachment", "text", "forwarded-dsn"):
+        with tempfile.NamedTemporaryFile(suffix=".eml") as handle:
+            handle.write(build(shape, megabytes))
+            handle.flush()
+            out = subprocess.run([sys.executable, __file__, "--one", shape, handle.name],
+                                 capture_output=True, text=True, check=True).stdout
+        row = json.loads(out)
+        print(f"{row['shape']:14} {row['bytes'] / 1e6:6.1f} MB  parse_bytes {row['parse_bytes_s']:.3f} s"
+              f"  (compat32 alone {row['compat32_parse_s']:.3f} s)  peak RSS {row['peak_rss_mb']} MB"
+              f" (input built: {row['rss_before_mb']} MB)"
+              f"  → {row['kind']} at layer {row['layer']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

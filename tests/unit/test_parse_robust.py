@@ -1,0 +1,158 @@
+"""The public parse API never raises and stays linear, whatever arrives.
+
+Property-based (hypothesis): random MIME trees with broken base64/QP, unknown charsets, 8-bit
+junk in headers and nested messages; plus fixed worst cases: 50-deep nesting, a 20 MB message
+and pathological diagnostic/forward text.  Every result is a ParseResult whose kind is one of
+the design's kinds; a failure inside is a recorded error, never an exception.  Time bounds are
+generous (the 2-core CI is shared); the sub-second figure for 20 MB is measured by
+bench/parse_robust_size.py, not asserted here.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ndrtrack.model import MessageKind
+from ndrtrack.parse.api import ParseResult, parse_bytes, result_to_json, to_records
+from ndrtrack.parse.forward_text import find_forward
+
+SETTINGS = settings(max_examples=120, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+HEADER_NAMES = ["From", "To", "Subject", "Date", "Content-Type", "Content-Transfer-Encoding",
+                "Received", "Message-ID", "X-Junk"]
+CTYPES = ["text/plain", "text/html", "message/rfc822", "message/delivery-status",
+          "application/octet-stream; name=x.eml", "application/ms-tnef", "multipart/report",
+          "text/rfc822-headers", "application/vnd.ms-outlook", "message/global"]
+CTES = ["7bit", "8bit", "base64", "quoted-printable", "x-uuencode", "bogus"]
+CHARSETS = ["utf-8", "iso-8859-1", "x-unknown", "utf-7", "", "gb2312", "\"weird\""]
+
+
+def check(raw: bytes) -> ParseResult:
+    result = parse_bytes(raw)
+    assert isinstance(result, ParseResult)
+    assert result.kind in set(MessageKind)
+    to_records(result, "f.eml")
+    result_to_json(result)
+    return result
+
+
+header_value = st.one_of(
+    st.text(max_size=80),
+    st.binary(max_size=80).map(lambda b: b.decode("latin-1")),
+    st.sampled_from(["=?utf-8?b?!!!?=", "=?x-bad?q?=FF?=", "<>", "a@", "rfc822; ", "\udcff"]),
+)
+
+
+@st.composite
+def leaf(draw: st.DrawFn) -> bytes:
+    ctype = draw(st.sampled_from(CTYPES))
+    cte = draw(st.sampled_from(CTES))
+    charset = draw(st.sampled_from(CHARSETS))
+    body = draw(st.binary(max_size=400))
+    if cte == "base64" and draw(st.booleans()):
+        body = base64.encodebytes(body)[: draw(st.integers(0, 600))] + b"=!*"
+    elif cte == "quoted-printable":
+        body += b"=\n=ZZ=4"
+    head = f"Content-Type: {ctype}; charset={charset}\nContent-Transfer-Encoding: {cte}\n"
+    return head.encode("utf-8", "surrogateescape") + b"\n" + body
+
+
+def tree(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    @st.composite
+    def node(draw: st.DrawFn) -> bytes:
+        kind = draw(st.sampled_from(["multipart/mixed", "multipart/report", "message/rfc822"]))
+        if kind == "message/rfc822":
+            return b"Content-Type: message/rfc822\n\nSubject: inner\n" + draw(children)
+        parts = draw(st.lists(children, max_size=4))
+        boundary = f"b{draw(st.integers(0, 10**6))}"
+        out = f"Content-Type: {kind}; boundary={boundary}\n\n".encode()
+        for part in parts:
+            out += f"--{boundary}\n".encode() + part + b"\n"
+        if draw(st.booleans()):
+            out += f"--{boundary}--\n".encode()
+        return out
+    return node()
+
+
+mime = st.recursive(leaf(), tree, max_leaves=12)
+
+
+@SETTINGS
+@given(headers=st.lists(st.tuples(st.sampled_from(HEADER_NAMES), header_value), max_size=8),
+       body=mime)
+def test_random_mime_trees_never_raise(headers: list[tuple[str, str]], body: bytes) -> None:
+    head = "".join(f"{name}: {value}\n" for name, value in headers)
+    check(head.encode("utf-8", "surrogateescape") + body)
+
+
+@SETTINGS
+@given(st.binary(max_size=3000))
+def test_random_bytes_never_raise(raw: bytes) -> None:
+    result = check(raw)
+    assert result.kind in (MessageKind.NOT_A_BOUNCE, MessageKind.RESENT) or result.bounce
+
+
+@SETTINGS
+@given(junk=st.binary(min_size=1, max_size=200))
+def test_eight_bit_junk_in_headers(junk: bytes) -> None:
+    raw = (b"From: MAILER-DAEMON@x.org\nSubject: " + junk + b"\nX-Bad: " + junk +
+           b"\nContent-Type: multipart/report; report-type=delivery-status; boundary=R\n\n"
+           b"--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; " + junk +
+           b"\n\nFinal-Recipient: rfc822; " + junk + b"\nAction: failed\nStatus: 5.1.1\n--R--\n")
+    check(raw)
+
+
+@SETTINGS
+@given(st.text(alphabet=st.sampled_from("From:-_>*<@ \t\nSubject:Date:To:wrote=[]mailto"),
+               max_size=2000))
+def test_inline_forward_scanner_on_hostile_text(text: str) -> None:
+    find_forward(text)
+
+
+def nest(depth: int, inner: bytes) -> bytes:
+    raw = inner
+    for level in range(depth):
+        raw = (f"From: f{level}@x.org\nSubject: Fwd\nContent-Type: multipart/mixed; "
+               f"boundary=n{level}\n\n--n{level}\nContent-Type: message/rfc822\n\n").encode() \
+            + raw + f"\n--n{level}--\n".encode()
+    return raw
+
+
+def test_fifty_deep_nesting() -> None:
+    inner = (b"From: MAILER-DAEMON@x.org\nSubject: Undelivered\nContent-Type: multipart/report; "
+             b"report-type=delivery-status; boundary=R\n\n--R\nContent-Type: text/plain\n\nfail\n"
+             b"--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x.org\n\n"
+             b"Final-Recipient: rfc822; a@b.org\nAction: failed\nStatus: 5.1.1\n\n--R--\n")
+    result = check(nest(50, inner))
+    assert result.kind == MessageKind.BOUNCE and result.layer == 50
+
+
+def test_twenty_megabyte_message_parses_in_bounded_time() -> None:
+    body = base64.encodebytes(bytes(range(256)) * (15 * 4096)).decode()  # ≈ 20 MB of base64
+    raw = ("From: a@b.org\nSubject: big\nContent-Type: multipart/mixed; boundary=Z\n\n--Z\n"
+           "Content-Type: text/plain\n\n" + "Forwarded text line\n" * 20000 +
+           "--Z\nContent-Type: application/octet-stream; name=blob.bin\n"
+           "Content-Transfer-Encoding: base64\n\n" + body + "--Z--\n").encode()
+    assert len(raw) > 20_000_000
+    start = time.perf_counter()
+    check(raw)
+    assert time.perf_counter() - start < 15  # generous: shared CI cores; the bench measures
+
+
+def test_pathological_diagnostic_and_forward_text_are_linear() -> None:
+    line = "Diagnostic-Code: smtp; 550 " + "5.1.1 (" * 20000 + "\n"
+    raw = (b"From: MAILER-DAEMON@x.org\nSubject: fail\nContent-Type: multipart/report; "
+           b"report-type=delivery-status; boundary=R\n\n--R\nContent-Type: message/delivery-status"
+           b"\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822; a@b.org\nAction: failed\n"
+           b"Status: 5.1.1\n" + line.encode() + b"--R--\n")
+    text = ("----- " + "-" * 50000 + " x\n" + ("From: " * 5000 + "\n") * 20 +
+            "a" * 100000 + ":" + " <" * 20000 + "\n") * 2
+    start = time.perf_counter()
+    check(raw)
+    find_forward(text)
+    check(("From: a@b.org\nSubject: x\n\n" + text).encode())
+    assert time.perf_counter() - start < 10
