@@ -24,6 +24,8 @@ log time are dropped after they were written (a later line reopens them from the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from ndrtrack.model import LogEvent
 
@@ -36,7 +38,7 @@ EXPLICIT_OUTCOMES = {"expired": "expired", "discard": "discarded", "milter-disca
                      "hold": "held", "milter-hold": "held"}
 #: recipient statuses, strongest first, for a message's summary outcome
 #: (a recipient refused at RCPT time decides only when no recipient was accepted)
-OUTCOME_ORDER = ("bounced", "expired", "deferred", "sent", "rejected")
+OUTCOME_ORDER = ("bounced", "expired", "deferred", "sent", "rejected", "accepted")
 
 
 @dataclass(slots=True)
@@ -86,7 +88,7 @@ class _Session:
     last_at: float = 0.0
 
 
-def compact(ev: LogEvent, epoch: float) -> str:
+def compact(ev: Any, epoch: float) -> str:
     """The stored form of one event: enough to parse it again for a timeline."""
     text = ev.text
     if "\n" in text or "\t" in text:
@@ -103,12 +105,20 @@ class Assembler:
         self._finished: list[TraceChunk] = []
         self._sessions: dict[tuple[str, str], _Session] = {}
         self._now = 0.0
+        self._last_dt: datetime | None = None
+        self._last_epoch = 0.0
 
     def __len__(self) -> int:
         return len(self._open)
 
-    def feed(self, ev: LogEvent) -> None:
-        epoch = ev.at.timestamp()
+    def feed(self, ev: Any) -> None:
+        """Fold one event (a ``LogEvent`` or the formats' ``Event`` twin) into its message."""
+        at = ev.at
+        if at is self._last_dt:
+            epoch = self._last_epoch
+        else:
+            epoch = self._last_epoch = at.timestamp()
+            self._last_dt = at
         if epoch > self._now:
             self._now = epoch
         qid = ev.queue_id
@@ -134,7 +144,7 @@ class Assembler:
         self._dirty[key] = chunk
         _apply(chunk, ev, epoch)
 
-    def _session(self, ev: LogEvent, qid: str, epoch: float) -> str:
+    def _session(self, ev: Any, qid: str, epoch: float) -> str:
         skey = (ev.host, ev.session_id)
         session = self._sessions.get(skey)
         if session is None:
@@ -164,7 +174,7 @@ class Assembler:
             return ""
         return qid or session.current
 
-    def _prequeue(self, ev: LogEvent, epoch: float) -> None:
+    def _prequeue(self, ev: Any, epoch: float) -> None:
         chunk = TraceChunk(ev.host, ev.mta, "", epoch, epoch, new=True, started=epoch)
         _apply(chunk, ev, epoch)
         chunk.done = True
@@ -219,7 +229,7 @@ def _summarised(chunk: TraceChunk) -> TraceChunk:
     return chunk
 
 
-def _apply(chunk: TraceChunk, ev: LogEvent, epoch: float) -> None:
+def _apply(chunk: TraceChunk, ev: Any, epoch: float) -> None:
     """Fold one event into a chunk (the per-kind rules live in the small tables above)."""
     chunk.events.append(compact(ev, epoch))
     chunk.nevents += 1
@@ -245,24 +255,41 @@ def _apply(chunk: TraceChunk, ev: LogEvent, epoch: float) -> None:
         chunk.links.append(ev.session_id)
     if ev.recipient and ev.status:
         _recipient(chunk, ev, epoch)
+    elif kind == "handoff" and ev.status:  # a filter passed the message on (or failed to)
+        for state in chunk.recipients.values():
+            if state.status == "accepted":
+                state.status, state.dsn, state.reply, state.at = (
+                    ev.status, ev.dsn, ev.reply, epoch)
     elif kind == "reject" and not chunk.queue_id:
         chunk.outcome = "rejected"
     if kind in END_KINDS:
         chunk.done = True
-    if ev.status in ("rejected",) and not ev.recipient:
+    if ev.status == "rejected" and not ev.recipient:
         chunk.outcome = "rejected"  # the whole message (MAIL FROM, end of DATA, milter)
+        chunk.done = True  # no "removed"/"Completed" follows a refused message
     explicit = EXPLICIT_OUTCOMES.get(kind) or EXPLICIT_OUTCOMES.get(ev.status)
     if explicit:
         chunk.outcome = explicit
 
 
-def _recipient(chunk: TraceChunk, ev: LogEvent, epoch: float) -> None:
-    state = chunk.recipients.get(ev.recipient)
+def _recipient(chunk: TraceChunk, ev: Any, epoch: float) -> None:
+    """Record an attempt; ``a;b`` (Exchange) names several recipients with parallel replies."""
+    if ";" in ev.recipient:
+        replies = ev.reply.split(";")
+        for i, addr in enumerate(ev.recipient.split(";")):
+            if addr:
+                _attempt(chunk, ev, epoch, addr, replies[i] if i < len(replies) else ev.reply)
+    else:
+        _attempt(chunk, ev, epoch, ev.recipient, ev.reply)
+
+
+def _attempt(chunk: TraceChunk, ev: Any, epoch: float, addr: str, reply: str) -> None:
+    state = chunk.recipients.get(addr)
     if state is None:
-        state = chunk.recipients[ev.recipient] = RecipientState()
+        state = chunk.recipients[addr] = RecipientState()
     if epoch >= state.at:
         state.status, state.dsn, state.relay, state.reply, state.at = (
-            ev.status, ev.dsn, ev.relay, ev.reply, epoch)
+            ev.status, ev.dsn, ev.relay, reply, epoch)
     if ev.orig_recipient:
         state.orig = ev.orig_recipient
     state.attempts += 1

@@ -19,17 +19,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ndrtrack.errors import LogFormatError
 from ndrtrack.logs.ingest import Ingestor, LineReader
 from ndrtrack.logs.syslog import Clock
 from ndrtrack.store.base import Store
 
-_MAGIC: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
-    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)),  # type: ignore[dict-item]
-    (b"BZh", lambda f: bz2.BZ2File(f)),  # type: ignore[dict-item]
-    (b"\xfd7zXZ\x00", lambda f: lzma.LZMAFile(f)),  # type: ignore[dict-item]
+_MAGIC: tuple[tuple[bytes, Callable[[BinaryIO], Any]], ...] = (
+    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)),
+    (b"BZh", lambda f: bz2.BZ2File(f)),
+    (b"\xfd7zXZ\x00", lambda f: lzma.LZMAFile(f)),
 )
 SNIFF_LINES = 5
 
@@ -56,7 +56,7 @@ def open_log(path: str) -> BinaryIO:
     raw.seek(0)
     for magic, opener in _MAGIC:
         if head.startswith(magic):
-            return opener(raw)
+            return opener(raw)  # type: ignore[no-any-return]
     return raw
 
 
@@ -78,12 +78,15 @@ class Importer:
         self.timezone = timezone
         self.fmt = fmt
         self.host = host
-        self.ingestor = Ingestor(store=store, batch_lines=batch_lines)
+        self.ingestor = Ingestor(store=store, batch_lines=batch_lines, background=True)
         self.progress = progress
 
     def import_path(self, path: str) -> list[ImportResult]:
-        results = [self.import_file(p) for p in files_of(path)]
-        self.ingestor.flush(final=True)
+        try:
+            results = [self.import_file(p) for p in files_of(path)]
+            self.ingestor.flush(final=True)
+        finally:
+            self.ingestor.close()
         return results
 
     def import_file(self, path: str) -> ImportResult:

@@ -10,12 +10,14 @@ in the same transaction) every ``batch_lines`` lines.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import Counter
 from typing import Any
 
 from ndrtrack.logs import formats
 from ndrtrack.logs.assemble import Assembler
-from ndrtrack.logs.formats._base import LogFormat
+from ndrtrack.logs.formats._base import Event, LogFormat
 from ndrtrack.logs.metrics import LOG_EVENTS, LOG_LINES, LOG_TRACES
 from ndrtrack.logs.syslog import Clock, Envelope, parse_line
 from ndrtrack.model import LogEvent
@@ -52,7 +54,7 @@ class LineReader:
             env = Envelope(env.at, self.host, env.program, env.pid, env.message, env.source)
         return env
 
-    def __call__(self, line: str, lineno: int = 0) -> LogEvent | None:
+    def __call__(self, line: str, lineno: int = 0) -> Event | None:
         if not line or line.isspace():
             return None
         env = self.envelope(line)
@@ -66,7 +68,7 @@ class LineReader:
             self._unknown("", env.program, line, lineno, "unknown")
             return None
         try:
-            ev = fmt.parse(env)
+            ev = fmt.read(env)
         except Exception:  # a format bug must not stop the index; counted and logged
             log.exception("%s:%d: %s parser failed", self.source, lineno, fmt.name)
             self._unknown(fmt.mta, env.program, line, lineno, "error")
@@ -93,19 +95,34 @@ class LineReader:
         self.counts.clear()
 
 
+_labels: dict[str, str] = {}
+
+
 def _label(program: str) -> str:
     """A metric label from a syslog identifier: bounded length, no instance paths."""
-    if "/" in program:
-        parts = program.split("/")
-        program = f"{parts[0]}/{parts[-1]}"
-    return program[:40]
+    label = _labels.get(program)
+    if label is None:
+        label = program
+        if "/" in program:
+            parts = program.split("/")
+            label = f"{parts[0]}/{parts[-1]}"
+        label = label[:40]
+        if len(_labels) < 1000:
+            _labels[program] = label
+    return label
 
 
 class Ingestor:
-    """One long-lived assembler in front of the store; writes in batches."""
+    """One long-lived assembler in front of the store; writes in batches.
+
+    With ``background=True`` batches are written by one writer thread while the caller
+    parses the next lines: SQLite releases the GIL while it works, so on two cores parsing
+    and writing overlap.  Batches (and their checkpoints) are written in order; a write error
+    is raised from the next ``flush`` or from ``close``.
+    """
 
     def __init__(self, *, store: Store, batch_lines: int = 20_000, label: str = "import",
-                 assembler: Assembler | None = None) -> None:
+                 assembler: Assembler | None = None, background: bool = False) -> None:
         self.store = store
         self.batch_lines = batch_lines
         self.label = label
@@ -113,22 +130,67 @@ class Ingestor:
         self.pending = 0
         self.events: Counter[str] = Counter()
         self.traces_written = 0
+        self._queue: queue.Queue[tuple[list[Any], tuple[str, int, str] | None] | None] | None
+        self._queue = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self.background = background
 
-    def feed(self, ev: LogEvent) -> None:
+    def _start_writer(self) -> queue.Queue[Any]:
+        if self._thread is None or self._queue is None:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._writer, name="log-writer", daemon=True)
+            self._thread.start()
+        return self._queue
+
+    def _writer(self) -> None:
+        assert self._queue is not None
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self._write(*item)
+            except BaseException as exc:  # handed to the producer thread
+                self._error = exc
+
+    def _write(self, chunks: list[Any], checkpoint: tuple[str, int, str] | None) -> int:
+        written = self.store.add_traces(chunks, checkpoint=checkpoint)
+        self.traces_written += written
+        LOG_TRACES.labels(self.label).inc(written)
+        return written
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        """Wait for the writer thread to finish what was handed to it."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = self._queue = None
+        self._raise()
+
+    def feed(self, ev: Event | LogEvent) -> None:
         self.assembler.feed(ev)
         self.events[ev.mta] += 1
         self.pending += 1
 
     def flush(self, *, checkpoint: tuple[str, int, str] | None = None,
               final: bool = False) -> int:
+        self._raise()
         chunks: list[Any] = self.assembler.drain(final=final)
-        if not chunks and checkpoint is None:
-            return 0
-        written = self.store.add_traces(chunks, checkpoint=checkpoint)
-        self.traces_written += written
-        LOG_TRACES.labels(self.label).inc(written)
         for mta, n in self.events.items():
             LOG_EVENTS.labels(mta).inc(n)
         self.events.clear()
         self.pending = 0
-        return written
+        if not chunks and checkpoint is None:
+            return 0
+        if self.background:
+            self._start_writer().put((chunks, checkpoint))
+            return len(chunks)
+        return self._write(chunks, checkpoint)

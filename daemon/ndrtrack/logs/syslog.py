@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 MONTHS = {m: i for i, m in enumerate(
@@ -38,9 +38,11 @@ _RFC5424 = re.compile(
     r"<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(.*)", re.S)
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """One log line taken apart: when, where, which program, and what it said."""
+class Envelope(NamedTuple):
+    """One log line taken apart: when, where, which program, and what it said.
+
+    A named tuple, not a frozen dataclass: one is built per line (see ``formats._base.Event``).
+    """
 
     at: datetime
     host: str

@@ -56,18 +56,25 @@ _RECIPIENT = (
     " orig_recipient = CASE WHEN excluded.orig_recipient != '' THEN excluded.orig_recipient"
     "   ELSE orig_recipient END,"
     " attempts = attempts + excluded.attempts")
+_V4_PREFIX = b"\0" * 10 + b"\xff\xff"
 _OPEN_ROW = ("SELECT started FROM log_traces WHERE host = ? AND queue_id = ? AND queue_id != ''"
              " AND done = 0 ORDER BY started DESC LIMIT 1")
 
 
 def ip_key(ip: str) -> bytes | None:
     """16 bytes that sort like the address (IPv4 as IPv4-mapped IPv6); None if not an IP."""
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
+        try:
+            return _V4_PREFIX + bytes(int(p) for p in parts)
+        except ValueError:  # an octet above 255
+            return None
     try:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
         return None
     if addr.version == 4:
-        return b"\0" * 10 + b"\xff\xff" + addr.packed
+        return _V4_PREFIX + addr.packed
     return addr.packed
 
 
@@ -110,7 +117,14 @@ class SqliteLogIndex:
                    checkpoint: tuple[str, int, str] | None = None) -> int:
         try:
             with self.transaction() as conn:
-                for chunk in chunks:
+                if not getattr(self, "_log_tuned", False):
+                    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index pages stay hot
+                    self._log_tuned = True
+                fresh = [c for c in chunks if c.new and c.started is not None]
+                rest = [c for c in chunks if not (c.new and c.started is not None)]
+                if not self._insert_fresh(conn, fresh):
+                    rest = fresh + rest
+                for chunk in rest:
                     self._merge(conn, chunk)
                 if checkpoint is not None:
                     fingerprint, position, path = checkpoint
@@ -124,6 +138,35 @@ class SqliteLogIndex:
             raise StoreError(f"log index: cannot write: {exc}") from exc
         return len(chunks)
 
+    def _insert_fresh(self, conn: sqlite3.Connection, chunks: list[Any]) -> bool:
+        """Messages whose first line is in this batch: plain bulk inserts with ids assigned
+        here (the write lock is held).  False — nothing written — if any key already exists
+        (a reused queue id within one second): the caller then merges them one by one."""
+        if not chunks:
+            return True
+        base = conn.execute("SELECT coalesce(max(id), 0) FROM log_traces").fetchone()[0]
+        traces, recipients, links = [], [], []
+        for n, c in enumerate(chunks, base + 1):
+            traces.append((n, *_row(c, c.started)))
+            for addr, r in c.recipients.items():
+                recipients.append((n, addr, domain_of(addr), r.orig, r.status, r.dsn, r.relay,
+                                   r.reply, r.at, r.attempts))
+            for link in c.links:
+                links.append((link, n))
+        conn.execute("SAVEPOINT log_fresh")
+        try:
+            conn.executemany(f"INSERT INTO log_traces (id, {_COLUMNS}) VALUES"
+                             " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", traces)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO log_fresh")
+            conn.execute("RELEASE log_fresh")
+            return False
+        conn.execute("RELEASE log_fresh")
+        conn.executemany(_RECIPIENT, recipients)
+        conn.executemany("INSERT OR IGNORE INTO log_links (value, trace_id) VALUES (?, ?)",
+                         links)
+        return True
+
     def _merge(self, conn: sqlite3.Connection, chunk: Any) -> None:
         started = chunk.started
         if started is None and chunk.queue_id:
@@ -131,15 +174,7 @@ class SqliteLogIndex:
             started = row[0] if row is not None else chunk.first_at
         elif started is None:
             started = chunk.first_at
-        sender = chunk.sender
-        host = chunk.client_host
-        rev = host.lower()[::-1] if host and host != "unknown" else ""
-        row = conn.execute(_MERGE, (
-            chunk.host, chunk.mta, chunk.queue_id, started, chunk.first_at, chunk.last_at,
-            int(chunk.done), chunk.message_id, sender, domain_of(sender), chunk.client_ip,
-            ip_key(chunk.client_ip) if chunk.client_ip else None, host, rev, chunk.helo,
-            chunk.outcome, " ".join(chunk.links), "\n".join(chunk.events), chunk.nevents,
-        )).fetchone()
+        row = conn.execute(_MERGE, _row(chunk, started)).fetchone()
         trace_id = row[0]
         if chunk.recipients:
             conn.executemany(_RECIPIENT, [
@@ -180,6 +215,16 @@ class SqliteLogIndex:
                         f" ({','.join('?' * len(part))}) ORDER BY at", part):
                     recipients.setdefault(r["trace_id"], []).append(r)
         return [_trace(row, recipients.get(row["id"], [])) for row in rows]
+
+
+def _row(chunk: Any, started: float) -> tuple[Any, ...]:
+    sender = chunk.sender
+    host = chunk.client_host
+    rev = host.lower()[::-1] if host and host != "unknown" else ""
+    return (chunk.host, chunk.mta, chunk.queue_id, started, chunk.first_at, chunk.last_at,
+            int(chunk.done), chunk.message_id, sender, domain_of(sender), chunk.client_ip,
+            ip_key(chunk.client_ip) if chunk.client_ip else None, host, rev, chunk.helo,
+            chunk.outcome, " ".join(chunk.links), "\n".join(chunk.events), chunk.nevents)
 
 
 def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:

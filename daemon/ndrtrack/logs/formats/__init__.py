@@ -60,7 +60,7 @@ def reparse(mta: str, host: str, at: datetime, program: str, text: str) -> LogEv
     """An event read back from the index: parsed again by its format, or kept as text."""
     env = Envelope(at, host, program, "", text)
     fmt = BY_MTA.get(mta) or for_program(program)
-    ev = fmt.parse(env) if fmt is not None else None
+    ev = fmt.read(env) if fmt is not None else None
     if ev is None:
         return LogEvent(at=at, host=host, mta=mta, program=program, text=text)
-    return ev
+    return LogEvent(*ev)

@@ -10,9 +10,43 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple
 
 from ndrtrack.logs.syslog import Clock, Envelope
 from ndrtrack.model import LogEvent
+
+
+class Event(NamedTuple):
+    """The hot-path twin of ``model.LogEvent``: same fields in the same order.
+
+    Building the frozen ``LogEvent`` costs ~3.4 µs (21 guarded attribute sets); a named tuple
+    ~0.5 µs.  At 150,000 lines/s that difference is the budget of a whole line, so formats
+    build ``Event``s, the assembler reads them by attribute like ``LogEvent``s, and
+    ``LogFormat.parse`` converts for callers that want the record.
+    """
+
+    at: datetime
+    host: str
+    mta: str
+    program: str
+    queue_id: str = ""
+    kind: str = ""
+    message_id: str = ""
+    sender: str = ""
+    recipient: str = ""
+    client_ip: str = ""
+    client_host: str = ""
+    relay: str = ""
+    status: str = ""
+    dsn: str = ""
+    reply: str = ""
+    text: str = ""
+    source: str = ""
+    orig_recipient: str = ""
+    helo: str = ""
+    related_id: str = ""
+    session_id: str = ""
 
 #: A reader for files without a syslog envelope: raw line -> Envelope (or None).
 LineReader = Callable[[str], Envelope | None]
@@ -29,8 +63,14 @@ class LogFormat:
     mta: str = ""
     programs: tuple[str, ...] = ()
 
-    def parse(self, env: Envelope) -> LogEvent | None:  # pragma: no cover - abstract
+    def read(self, env: Envelope) -> Event | None:  # pragma: no cover - abstract
+        """The line as an ``Event``; ``None`` when this format does not understand it."""
         raise NotImplementedError
+
+    def parse(self, env: Envelope) -> LogEvent | None:
+        """The line as a ``LogEvent`` record (the design's format contract)."""
+        ev = self.read(env)
+        return None if ev is None else LogEvent(*ev)
 
     def reader(self, clock: Clock, host: str, source: str) -> LineReader | None:
         """For files without a syslog envelope; ``None`` means lines are syslog-carried."""
@@ -41,10 +81,10 @@ class LogFormat:
         return False
 
 
-def event(env: Envelope, mta: str, kind: str, **fields: str) -> LogEvent:
-    """A LogEvent for ``env`` — the envelope's time, host, program and text filled in."""
-    return LogEvent(at=env.at, host=env.host, mta=mta, program=env.program, kind=kind,
-                    text=env.message, source=env.source, **fields)
+def event(env: Envelope, mta: str, kind: str, **fields: str) -> Event:
+    """An Event for ``env`` — the envelope's time, host, program and text filled in."""
+    return Event(env.at, env.host, mta, env.program, kind=kind, text=env.message,
+                 source=env.source, **fields)
 
 
 def reply_codes(text: str) -> tuple[str, str]:

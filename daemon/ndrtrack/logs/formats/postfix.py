@@ -24,9 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ndrtrack.logs.formats._base import LogFormat, event, reply_codes
+from ndrtrack.logs.formats._base import Event, LogFormat, event, reply_codes
 from ndrtrack.logs.syslog import Envelope
-from ndrtrack.model import LogEvent
 
 _QID = re.compile(
     r"([0-9A-F]{6,14}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]{10}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+)"
@@ -76,7 +75,7 @@ class Postfix(LogFormat):
     mta = "postfix"
     programs = ("postfix",)
 
-    def parse(self, env: Envelope) -> LogEvent | None:
+    def read(self, env: Envelope) -> Event | None:
         msg = env.message
         m = _QID.match(msg)
         if m is not None:
@@ -99,7 +98,7 @@ class Postfix(LogFormat):
         return _no_queue_id(env, msg)
 
 
-def _delivery(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+def _delivery(env: Envelope, qid: str, rest: str) -> Event | None:
     m = _DELIVERY.match(rest)
     if m is None:
         return None
@@ -114,7 +113,7 @@ def _delivery(env: Envelope, qid: str, rest: str) -> LogEvent | None:
                  related_id=related)
 
 
-def _from(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+def _from(env: Envelope, qid: str, rest: str) -> Event | None:
     m = _FROM.match(rest)
     if m is None:
         return None
@@ -124,7 +123,7 @@ def _from(env: Envelope, qid: str, rest: str) -> LogEvent | None:
     return event(env, "postfix", "queued", queue_id=qid, sender=sender)
 
 
-def _client(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+def _client(env: Envelope, qid: str, rest: str) -> Event | None:
     m = _CLIENT.match(rest)
     if m is None:
         return None
@@ -132,27 +131,27 @@ def _client(env: Envelope, qid: str, rest: str) -> LogEvent | None:
                  client_ip=m.group(2))
 
 
-def _message_id(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+def _message_id(env: Envelope, qid: str, rest: str) -> Event | None:
     m = _MSGID.match(rest)
     if m is None or rest.startswith("resent"):
         return None if m is None else event(env, "postfix", "note", queue_id=qid)
     return event(env, "postfix", "message-id", queue_id=qid, message_id=m.group(1))
 
 
-def _removed(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+def _removed(env: Envelope, qid: str, rest: str) -> Event | None:
     if rest.rstrip() != "removed":
         return None
     return event(env, "postfix", "removed", queue_id=qid)
 
 
-def _pickup(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+def _pickup(env: Envelope, qid: str, rest: str) -> Event | None:
     m = _UID.match(rest)
     if m is None:
         return None
     return event(env, "postfix", "pickup", queue_id=qid, sender=m.group(2))
 
 
-def _notify(env: Envelope, qid: str, rest: str) -> LogEvent | None:
+def _notify(env: Envelope, qid: str, rest: str) -> Event | None:
     m = _NOTIFY.match(rest)
     if m is None:
         return None
@@ -160,7 +159,7 @@ def _notify(env: Envelope, qid: str, rest: str) -> LogEvent | None:
                  status=m.group(2))
 
 
-def _action(env: Envelope, qid: str, m: re.Match[str]) -> LogEvent:
+def _action(env: Envelope, qid: str, m: re.Match[str]) -> Event:
     action, stage, host, ip, reply, sender, rcpt, _proto, helo, tail = m.groups()
     if tail and not reply[:1].isdigit():  # cleanup: "reject: header ...; from=..: 5.7.1 text"
         reply = f"{tail} ({reply})"
@@ -176,13 +175,13 @@ _ACTION_STATUS = {"reject": "rejected", "milter-reject": "rejected", "milter-dis
                   "filter": "filtered", "redirect": "redirected", "reject_warning": "warned",
                   "warn": "warned"}
 
-_BY_PREFIX: dict[str, Callable[[Envelope, str, str], LogEvent | None]] = {
+_BY_PREFIX: dict[str, Callable[[Envelope, str, str], Event | None]] = {
     "to=<": _delivery, "from": _from, "clie": _client, "mess": _message_id,
     "rese": _message_id, "remo": _removed, "uid=": _pickup, "send": _notify, "post": _notify,
 }
 
 
-def _no_queue_id(env: Envelope, msg: str) -> LogEvent | None:
+def _no_queue_id(env: Envelope, msg: str) -> Event | None:
     if msg.startswith(("connect from", "disconnect from")):
         m = _CONNECT.match(msg)
         if m is not None:
