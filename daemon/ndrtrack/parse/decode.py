@@ -62,7 +62,7 @@ def classified(status: DeliveryStatus, format_name: str) -> DeliveryStatus:
     reason, permanent = classify(
         status.status, status.reply_code, status.diagnostic,
         remote_mta=status.remote_mta, format=format_name, action=status.action,
-        command=status.smtp_command,
+        command=status.smtp_command, recipient=status.recipient,
     )
     return replace(status, reason=reason, permanent=permanent)
 

@@ -43,11 +43,12 @@ EXACT_STATUS: dict[str, Reason] = {
 # 2. Provider rules: (remote MTA suffix, [(pattern, reason)]).
 PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ...] = (
     ("google.com", (
-        (re.compile(r"DmarcRejection|DMARC policy|not pass authentication|SPF|DKIM", re.I), R.AUTHFAILURE),
+        (re.compile(r"DmarcRejection|DMARC policy|not pass authentication|(?:SPF|DKIM) .{0,30}(?:fail|did not pass)",
+                    re.I), R.AUTHFAILURE),
         (re.compile(r"\bOverQuota|out of storage|inbox is out", re.I), R.MAILBOXFULL),
         (re.compile(r"NoSuchUser|does not exist", re.I), R.USERUNKNOWN),
         (re.compile(r"UnsolicitedMessageError|likely unsolicited", re.I), R.SPAMDETECTED),
-        (re.compile(r"IPTS0|blocked|low reputation", re.I), R.BLOCKED),
+        (re.compile(r"IPTS0|low reputation", re.I), R.BLOCKED),
         (re.compile(r"rate (?:that|limit)|unusual rate|Receiving mail at a rate", re.I), R.SPEEDING),
         (re.compile(r"account (?:has been )?disabled|DisabledUser", re.I), R.SUSPEND),
     )),
@@ -62,6 +63,9 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
     )),
     ("orange.fr", (
         (re.compile(r"\bofr_?50[56]\b|Mail rejete", re.I), R.SPAMDETECTED),
+    )),
+    ("yahoo.com", (
+        (re.compile(r"doesn'?t have a .{0,40} account", re.I), R.USERUNKNOWN),
     )),
     ("yahoodns.net", (
         (re.compile(r"\[TSS04\]|user complaints", re.I), R.BADREPUTATION),
@@ -90,7 +94,8 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
      r"open relay|not a gateway|not local host|relaying (?:mail )?to .{0,40}(?:denied|not)"),
     (R.BADREPUTATION, r"bad reputation|poor reputation|low reputation|sender reputation|reputation|"
      r"user complaints"),
-    (R.REJECTED, r"sender (?:address )?(?:rejected|denied|refused|verify failed|verification failed|"
+    (R.POLICYVIOLATION, r"rejected for policy reasons|policy violation|violates? .{0,20}policy"),
+    (R.REJECTED, r"(?:From|sender):? domain is invalid|sender (?:address )?(?:rejected|denied|refused|verify failed|verification failed|"
      r"unknown|invalid|blocked)|"
      r"domain of sender address|(?:domain of )?sender (?:address )?(?:domain )?(?:does not|must) (?:exist|resolve)|"
      r"envelope sender|mail from .{0,40}(?:rejected|refused|denied)|sender was rejected|"
@@ -264,13 +269,17 @@ def _subject_detail(status: str) -> str:
     return ".".join(parts[1:]) if len(parts) == 3 else ""
 
 
-def _provider_reason(remote_mta: str, diagnostic: str) -> Reason | None:
-    host = remote_mta.lower().rstrip(".")
-    for suffix, rules in PROVIDER_RULES:
-        if host == suffix or host.endswith("." + suffix):
-            for pattern, reason in rules:
-                if pattern.search(diagnostic):
-                    return reason
+def _provider_reason(hosts: tuple[str, ...], diagnostic: str) -> Reason | None:
+    """The first provider rule whose suffix matches one of ``hosts`` and whose words match."""
+    for host in hosts:
+        host = host.lower().rstrip(".")
+        if not host:
+            continue
+        for suffix, rules in PROVIDER_RULES:
+            if host == suffix or host.endswith("." + suffix):
+                for pattern, reason in rules:
+                    if pattern.search(diagnostic):
+                        return reason
     return None
 
 
@@ -282,13 +291,13 @@ def text_reason(diagnostic: str) -> Reason | None:
     return None
 
 
-def _reason(status: str, reply_code: str, diagnostic: str, remote_mta: str) -> Reason:
+def _reason(status: str, reply_code: str, diagnostic: str, hosts: tuple[str, ...]) -> Reason:
     detail = _subject_detail(status)
     if _FULL.search(diagnostic):
         return R.MAILBOXFULL
     if detail in EXACT_STATUS:
         return EXACT_STATUS[detail]
-    found = _provider_reason(remote_mta or remote_host(diagnostic), diagnostic) or text_reason(diagnostic)
+    found = text_reason(diagnostic)
     if found is not None:
         return found
     if detail in STATUS_TABLE:
@@ -311,24 +320,32 @@ def classify(
     format: str = "",
     action: str = "failed",
     command: str = "",
+    recipient: str = "",
 ) -> tuple[str, bool]:
     """(reason name, permanent) for one recipient's failure; never raises.
 
     ``command`` is the SMTP command the failure answered: a "no such user" that arrives only
     after DATA comes from a content filter (the address was accepted at RCPT), and one at
-    MAIL FROM is about the sender, so the command refines an address reason.
+    MAIL FROM is about the sender, so the command refines an address reason.  Provider rules
+    apply when the remote MTA, a host named in the diagnostic or the recipient's domain
+    belongs to the provider (its stock wording is then definitive).
     """
     if action in _NOT_FAILURES:
         return _NOT_FAILURES[action].value, False
     diagnostic = _CONTINUATION.sub("", diagnostic[:4000])
     status, reply_code = status.strip(), reply_code.strip()
-    reason = _reason(status, reply_code, diagnostic, remote_mta)
-    reason = _BY_COMMAND.get((command, reason), reason)
-    if reason is R.USERUNKNOWN and _filter_answer(status, command, diagnostic):
-        reason = R.FILTERED
+    hosts = (remote_mta, remote_host(diagnostic), recipient.rpartition("@")[2])
+    provider = None if _subject_detail(status) in EXACT_STATUS else _provider_reason(hosts, diagnostic)
+    if provider is not None:
+        reason = provider
+    else:
+        reason = _reason(status, reply_code, diagnostic, hosts)
+        reason = _BY_COMMAND.get((command, reason), reason)
+        if reason is R.USERUNKNOWN and _filter_answer(status, command, diagnostic):
+            reason = R.FILTERED
     if reason is R.NETWORKERROR and action == "failed" and status[:1] in ("4", "") and _TIMEOUT.search(diagnostic):
         reason = R.EXPIRED  # timeouts that ended in a bounce: the retries ran out
-    if action == "delayed" and reason in (R.ONHOLD, R.UNDEFINED):
+    if action == "delayed" and (reason in (R.ONHOLD, R.UNDEFINED) or not diagnostic.strip()):
         reason = R.EXPIRED
     temporary = status.startswith("4") or (not status and reply_code.startswith("4"))
     return reason.value, reason in PERMANENT_REASONS and not temporary
