@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from dns_server import nsd_fixture, run  # noqa: F401
 
-from dnslab import NsdServer
-from ndrtrack.dns.resolver import Resolver
+from dnslab import NsdServer, SilentServer
+from ndrtrack.dns.resolver import Resolver, ResolverSettings
 from ndrtrack.dns.spf import SpfTree, evaluate_spf, spf_tree
 from ndrtrack.model import to_jsonable
 
@@ -168,3 +170,11 @@ def test_evaluation_shares_the_cache_with_the_tree(nsd: NsdServer) -> None:
 
     before, after = run(nsd, work)
     assert after == before  # every question pyspf asked was already cached
+
+
+def test_evaluation_when_the_server_never_answers() -> None:
+    with SilentServer() as silent:
+        settings = ResolverSettings(nameservers=(silent.address,), timeout=0.2, retries=0)
+        result = asyncio.run(evaluate_spf(Resolver(settings), "192.0.2.1", "a@sender.test"))
+    assert result.result == "temperror" and "no answer within 0.2 s" in result.explanation
+    assert [lk.rcode for lk in result.lookups] == ["TIMEOUT"]

@@ -59,7 +59,12 @@ def _bridged_lookup(name: str, qtype: str, strict: Any = True, timeout: float = 
     if bridge is None:
         return list(_ORIGINAL(name, qtype, strict, timeout))
     future = asyncio.run_coroutine_threadsafe(bridge.evidence.ask(name, qtype), bridge.loop)
-    lookup = future.result(bridge.wait)
+    try:
+        lookup = future.result(bridge.wait)
+    except TimeoutError:
+        future.cancel()
+        raise spf.TempError(f"DNS no answer for {name} {qtype} within {bridge.wait:g} s"
+                            ) from None
     if not lookup.ok:
         raise spf.TempError(f"DNS {lookup.error}")
     return [((name, qtype), _pyspf_value(qtype, answer)) for answer in lookup.answers]
