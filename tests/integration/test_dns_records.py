@@ -6,11 +6,19 @@ import pytest
 from dns_server import nsd_fixture, run  # noqa: F401
 
 from dnslab import NsdServer
-from ndrtrack.dns.check import check_sender, sender_findings
+from ndrtrack.dns.check import (
+    check_sender,
+    dmarc_finding,
+    mx_finding,
+    sender_findings,
+    spf_tree_finding,
+)
 from ndrtrack.dns.dmarc import dkim_selector, dmarc_policy
 from ndrtrack.dns.dnsbl import dnsbl_check, dnsbl_lookup
 from ndrtrack.dns.mx import mx_hosts
 from ndrtrack.dns.rdns import reverse_dns
+from ndrtrack.dns.resolver import Resolver
+from ndrtrack.dns.spf import spf_tree
 from ndrtrack.model import Finding, to_jsonable
 
 pytestmark = pytest.mark.integration
@@ -165,3 +173,18 @@ def test_check_sender_when_dns_cannot_be_asked(nsd: NsdServer) -> None:
                  retries=0)
     outcomes = [f.outcome for f in sender_findings(result)]
     assert outcomes == ["spf:temperror", "rdns:error"]
+
+
+def test_findings_for_tree_mx_and_dmarc(nsd: NsdServer) -> None:
+    async def work(resolver: Resolver) -> tuple[Finding, ...]:
+        return (spf_tree_finding(await spf_tree(resolver, "toomany.sender.test")),
+                mx_finding(await mx_hosts(resolver, "nullmx.sender.test")),
+                dmarc_finding(await dmarc_policy(resolver, "news.sender.test")),
+                dmarc_finding(await dmarc_policy(resolver, "mailer.test")))
+
+    tree, mx, dmarc, missing = run(nsd, work)
+    assert tree.outcome == "spf-tree:permerror" and "limit of 10" in tree.summary
+    assert "hosts mail.sender.test, mx1.sender.test, mx2.sender.test" in tree.summary
+    assert mx.outcome == "mx:null" and dmarc.outcome == "dmarc:quarantine"
+    assert missing.outcome == "dmarc:none" and "no DMARC record" in missing.summary
+    assert all(f.evidence and f.step == "dns" for f in (tree, mx, dmarc, missing))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import dns.zone
 import pytest
-from dns_server import nsd_fixture, run  # noqa: F401
+from dns_server import ZONES, nsd_fixture, run  # noqa: F401
 
 from dnslab import NsdServer, SilentServer
 from ndrtrack.dns.resolver import Resolver, ResolverSettings
@@ -32,6 +33,7 @@ TREES = {
     "nx.sender.test": ("none", 0, 0, ("does not exist",)),
     "x.unloaded.test": ("temperror", 0, 0, ("SERVFAIL",)),
     "ptr.sender.test": ("ok", 1, 0, ()),
+    "exists.sender.test": ("ok", 1, 0, ()),  # %{l} unknown: the exists term stays a template
 }
 
 
@@ -178,3 +180,18 @@ def test_evaluation_when_the_server_never_answers() -> None:
         result = asyncio.run(evaluate_spf(Resolver(settings), "192.0.2.1", "a@sender.test"))
     assert result.result == "temperror" and "no answer within 0.2 s" in result.explanation
     assert [lk.rcode for lk in result.lookups] == ["TIMEOUT"]
+
+
+#: Names with an SPF record that are reached only through another one's include/redirect.
+REACHED_ONLY = {"_spf.macro.sender.test", "loop2.sender.test", "chain3.sender.test",
+                "nullmx.sender.test"}
+
+
+def test_every_spf_record_in_the_sender_zone_has_an_expectation() -> None:
+    zone = dns.zone.from_file(str(ZONES / "sender.test.zone"), origin="sender.test",
+                              relativize=False)
+    owners = {name.to_text().rstrip(".") for name, rdataset in zone.iterate_rdatasets("TXT")
+              if any(b"".join(r.strings).startswith(b"v=spf1") for r in rdataset)}
+    no_record_of_their_own = {"chain.sender.test", "nospf.sender.test", "nx.sender.test",
+                              "x.unloaded.test"}
+    assert owners - REACHED_ONLY == set(TREES) - no_record_of_their_own

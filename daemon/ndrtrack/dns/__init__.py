@@ -11,12 +11,20 @@ frozen record that carries the :class:`Lookup` records it rests on and renders t
 - ``dmarc_policy(resolver, domain)``, ``dkim_selector(resolver, domain, selector)``
 - ``dnsbl_check(resolver, ip, zones)``
 - ``check_sender(resolver, ip, sender, helo, dnsbl_zones=...)`` → :class:`SenderCheck`,
-  and ``sender_findings(check)`` → ``Finding`` records for the report.
+  and ``sender_findings(check)`` → ``Finding`` records for the report
+  (``spf_tree_finding``, ``mx_finding``, ``dmarc_finding`` do the same for the others).
 
 A DNS failure never raises out of these: it is a failed ``Lookup`` inside the result.
 """
 
-from ndrtrack.dns.check import SenderCheck, check_sender, sender_findings
+from ndrtrack.dns.check import (
+    SenderCheck,
+    check_sender,
+    dmarc_finding,
+    mx_finding,
+    sender_findings,
+    spf_tree_finding,
+)
 from ndrtrack.dns.dmarc import DkimKey, DmarcPolicy, dkim_selector, dmarc_policy
 from ndrtrack.dns.dnsbl import DnsblResult, dnsbl_check
 from ndrtrack.dns.mx import MxResult, mx_hosts
@@ -29,5 +37,6 @@ __all__ = [
     "DkimKey", "DmarcPolicy", "DnsblResult", "Lookup", "MxResult", "QueryFailed", "Resolver",
     "ResolverSettings", "ReverseDns", "SenderCheck", "SpfEvaluation", "SpfTree",
     "check_sender", "dkim_selector", "dmarc_policy", "dnsbl_check", "evaluate_spf",
-    "mx_hosts", "org_domain", "reverse_dns", "sender_findings", "spf_tree",
+    "dmarc_finding", "mx_finding", "mx_hosts", "org_domain", "reverse_dns", "sender_findings",
+    "spf_tree", "spf_tree_finding",
 ]

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from ndrtrack.dns.dmarc import DmarcPolicy
 from ndrtrack.dns.dnsbl import DnsblResult, dnsbl_check
+from ndrtrack.dns.mx import MxResult
 from ndrtrack.dns.rdns import ReverseDns, reverse_dns
 from ndrtrack.dns.resolver import Lookup, Resolver
+from ndrtrack.dns.spf import SpfTree
 from ndrtrack.dns.spfeval import SpfEvaluation, evaluate_spf
 from ndrtrack.model import Finding
 
@@ -90,3 +93,39 @@ def _spf_finding(evaluation: SpfEvaluation, identity: str) -> Finding:
         summary += f": {evaluation.explanation}"
     return Finding(STEP, f"spf:{evaluation.result}", summary,
                    tuple(lk.describe() for lk in evaluation.lookups))
+
+
+def _evidence(lookups: tuple[Lookup, ...]) -> tuple[str, ...]:
+    return tuple(lk.describe() for lk in lookups)
+
+
+def spf_tree_finding(tree: SpfTree) -> Finding:
+    """``spf-tree:<verdict>``: who may send for the domain, and the RFC limits it breaks."""
+    hosts = [a.value for a in tree.allowed if a.kind == "host" and a.qualifier == "+"]
+    summary = (f"SPF of {tree.domain}: {tree.verdict}; {len(tree.networks)} networks"
+               f"{', hosts ' + ', '.join(dict.fromkeys(hosts)) if hosts else ''}; "
+               f"{tree.dns_terms} DNS-querying terms, {tree.void_lookups} void lookups")
+    if tree.problems:
+        summary += "; " + "; ".join(tree.problems)
+    return Finding(STEP, f"spf-tree:{tree.verdict}", summary, _evidence(tree.lookups))
+
+
+def mx_finding(result: MxResult) -> Finding:
+    """``mx:<status>``: where mail for the domain goes (and whether it can go there)."""
+    hosts = ", ".join(f"{h.preference} {h.host}" for h in result.hosts) or "no hosts"
+    summary = f"MX of {result.domain}: {result.status} ({hosts})"
+    if result.problems:
+        summary += "; " + "; ".join(result.problems)
+    return Finding(STEP, f"mx:{result.status}", summary, _evidence(result.lookups))
+
+
+def dmarc_finding(policy: DmarcPolicy) -> Finding:
+    """``dmarc:<policy or status>``: the policy receivers apply to mail From this domain."""
+    if policy.status == "found":
+        summary = (f"DMARC for {policy.domain}: p={policy.policy} (published at "
+                   f"_dmarc.{policy.record_domain}, pct={policy.pct})")
+        outcome = f"dmarc:{policy.policy}"
+    else:
+        summary = "; ".join(policy.problems) or f"DMARC for {policy.domain}: {policy.status}"
+        outcome = f"dmarc:{policy.status}"
+    return Finding(STEP, outcome, summary, _evidence(policy.lookups))
