@@ -24,6 +24,7 @@ from ndrtrack.store.base import Store
 #: Modules providing ``STAGE`` or ``STAGES``, in pipeline order.
 STAGE_MODULES: tuple[str, ...] = (
     "ndrtrack.intake.record",
+    "ndrtrack.parse.stage",
 )
 
 
