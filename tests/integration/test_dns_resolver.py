@@ -53,6 +53,13 @@ def test_refused_is_an_error(nsd: NsdServer) -> None:
     assert caught.value.lookup.rcode == "REFUSED"
 
 
+def test_referral_from_a_delegation_is_an_error(nsd: NsdServer) -> None:
+    with pytest.raises(QueryFailed) as caught:
+        run(nsd, lambda r: r.query("_spf.dead.sender.test", "TXT"), retries=0)
+    assert caught.value.lookup.rcode == "REFERRAL"
+    assert "does not recurse" in caught.value.lookup.error
+
+
 def test_timeout_against_a_port_that_never_answers() -> None:
     with SilentServer() as silent:
         settings = ResolverSettings(nameservers=(silent.address,), timeout=0.2, retries=1)

@@ -34,6 +34,7 @@ TREES = {
     "x.unloaded.test": ("temperror", 0, 0, ("SERVFAIL",)),
     "ptr.sender.test": ("ok", 1, 0, ()),
     "exists.sender.test": ("ok", 1, 0, ()),  # %{l} unknown: the exists term stays a template
+    "deadspf.sender.test": ("temperror", 1, 0, ("does not recurse",)),
 }
 
 

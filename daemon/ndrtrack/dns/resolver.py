@@ -14,7 +14,8 @@ Behaviour worth knowing:
 
 - UDP first (with EDNS and ``edns_payload`` bytes, or without EDNS when 0); a truncated answer
   (TC bit) is asked again over TCP.
-- Servers are tried in order, ``retries + 1`` rounds; SERVFAIL/REFUSED moves to the next one.
+- Servers are tried in order, ``retries + 1`` rounds; SERVFAIL/REFUSED moves to the next one,
+  and so does a referral (a server that does not recurse, answering for a delegated zone).
 - CNAME chains are followed inside the answer, and asked again when the server stopped at a
   name it is not authoritative for (an authoritative server answers only for its zones).
 - Answers are cached for their TTL, NXDOMAIN/NODATA for the SOA's negative TTL (RFC 2308);
@@ -313,6 +314,10 @@ class Resolver:
                     failures.append((str(server), "UNREACHABLE", f"{type(exc).__name__}: {exc}"))
                     continue
                 rcode = wire.response.rcode()
+                if _is_referral(wire.response):
+                    failures.append((str(server), "REFERRAL", "server does not recurse: it "
+                                     "referred the question to the zone's own servers"))
+                    continue
                 if rcode in ANSWER_RCODES:
                     return wire
                 failures.append((str(server), dns.rcode.to_text(rcode), "server answered "
@@ -353,6 +358,20 @@ def _absolute(qname: str | dns.name.Name) -> dns.name.Name:
     if isinstance(qname, dns.name.Name):
         return qname if qname.is_absolute() else qname.concatenate(dns.name.root)
     return dns.name.from_text(qname.strip() or ".")
+
+
+def _is_referral(response: dns.message.Message) -> bool:
+    """A non-authoritative empty answer pointing at other servers (NS, no SOA).
+
+    An authoritative-only server answers so for a delegated sub-zone; a stub resolver cannot
+    follow it, and reading it as NODATA would turn "could not ask" into a false finding.
+    """
+    if response.rcode() != dns.rcode.NOERROR or response.answer:
+        return False
+    if response.flags & dns.flags.AA:
+        return False
+    types = {rrset.rdtype for rrset in response.authority}
+    return dns.rdatatype.NS in types and dns.rdatatype.SOA not in types
 
 
 def _result_label(response: dns.message.Message, rdtype: str) -> str:
