@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from conftest import SAMPLES
 from ndrtrack.config import Config
 from ndrtrack.intake.runner import Runner
 from ndrtrack.intake.spool import Envelope, Spool
 from ndrtrack.store.cli import _describe
 from ndrtrack.store.sqlite import SqliteStore
-
-from conftest import SAMPLES
 
 BOUNCES = SAMPLES / "bounces"
 
