@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,25 @@ def test_connection_refused_is_a_connect_error(spool: Spool) -> None:
     asyncio.run(drive(poller, polls=2))
     assert polls("connect_error") - before == poller.polls >= 2
     assert "cannot connect" in poller.last_error and "refused" in poller.last_error
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_stop_cuts_a_server_that_never_answers(spool: Spool, security: str) -> None:
+    """A peer that accepts the connection and then says nothing (TLS handshake or greeting
+    hangs) must not hold up the daemon's shutdown for the whole socket timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        source = ImapSource(host="127.0.0.1", username="u", password="p", security=security,
+                            port=silent.getsockname()[1], poll_interval=0.05)
+        poller = ImapPoller(source=source, spool=spool, timeout=60)
+        poller.STOP_GRACE = 0.2
+
+        async def scenario() -> float:
+            await poller.start()
+            await asyncio.sleep(0.5)  # connected, waiting for the server
+            assert poller.polls == 0
+            began = time.monotonic()
+            await poller.stop()
+            return time.monotonic() - began
+
+        assert asyncio.run(asyncio.wait_for(scenario(), 30)) < 3
+    assert poller.polls == 1 and poller.last_error.startswith(("connect_error", "tls_error"))

@@ -323,6 +323,42 @@ def _server_text(data: list[Any]) -> str:
                     for d in data if d)
 
 
+class _TrackedImap(imaplib.IMAP4):
+    """imaplib.IMAP4 that hands its socket out as soon as it is connected, so that
+    ``ImapPoller.stop`` can cut a session hanging in the greeting, TLS or any command."""
+
+    def __init__(self, host: str, port: int, timeout: float,
+                 track: Callable[[socket.socket | None], None]) -> None:
+        self._track = track
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock: socket.socket = super()._create_socket(timeout)  # type: ignore[misc]
+        self._track(sock)
+        return sock
+
+
+class _TrackedImapSsl(imaplib.IMAP4_SSL):
+    """imaplib.IMAP4_SSL that hands its TLS socket out before the handshake (see above)."""
+
+    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout: float,
+                 track: Callable[[socket.socket | None], None]) -> None:
+        self._track = track
+        super().__init__(host, port, ssl_context=context, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = imaplib.IMAP4._create_socket(self, timeout)  # type: ignore[attr-defined]
+        tls = self.ssl_context.wrap_socket(sock, server_hostname=self.host,
+                                           do_handshake_on_connect=False)
+        self._track(tls)
+        try:
+            tls.do_handshake()
+        except BaseException:
+            tls.close()
+            raise
+        return tls
+
+
 def _quote_mailbox(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -336,6 +372,7 @@ class ImapPoller(_Poller):
     """
 
     source = "imap"
+    STOP_GRACE = 5.0  # seconds stop() lets a poll finish before cutting its connection
 
     def __init__(self, *, source: ImapSource, spool: Spool, backoff_initial: float = 5.0,
                  backoff_max: float = 900.0, batch: int = 200, timeout: float = 30.0,
@@ -346,7 +383,7 @@ class ImapPoller(_Poller):
                          max_message_size=max_message_size, on_stored=on_stored)
         self.config = source
         self.timeout = timeout
-        self._conn: imaplib.IMAP4 | None = None
+        self._sock: socket.socket | None = None  # of the session in hand, for stop()
         if not source.verify:
             log.warning("imap %s: TLS certificate verification is off", self.mailbox)
 
@@ -361,10 +398,11 @@ class ImapPoller(_Poller):
         self._halt.set()
         self.poke()
         if self._task is not None:
-            done, _ = await asyncio.wait({self._task}, timeout=5.0)
-            if not done and self._conn is not None:
-                with contextlib.suppress(OSError):
-                    self._conn.sock.shutdown(socket.SHUT_RDWR)
+            done, _ = await asyncio.wait({self._task}, timeout=self.STOP_GRACE)
+            sock = self._sock
+            if not done and sock is not None:
+                with contextlib.suppress(OSError):  # the plain shutdown, also for TLS sockets
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
         await super().stop()
 
     # session -----------------------------------------------------------------
@@ -375,19 +413,23 @@ class ImapPoller(_Poller):
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    def _track(self, sock: socket.socket | None) -> None:
+        self._sock = sock
+
     def _connect(self) -> imaplib.IMAP4:
         c = self.config
         try:
             if c.security == "tls":
-                return imaplib.IMAP4_SSL(c.host, c.port, ssl_context=self._ssl_context(),
-                                         timeout=self.timeout)
-            imap = imaplib.IMAP4(c.host, c.port, timeout=self.timeout)
+                return _TrackedImapSsl(c.host, c.port, self._ssl_context(), self.timeout,
+                                       self._track)
+            imap: imaplib.IMAP4 = _TrackedImap(c.host, c.port, self.timeout, self._track)
         except ssl.SSLError as exc:
             raise MailboxError(f"TLS handshake failed: {exc}", kind="tls_error") from exc
         except (OSError, imaplib.IMAP4.error) as exc:
             raise MailboxError(f"cannot connect: {_text(exc)}", kind="connect_error") from exc
         try:
             imap.starttls(ssl_context=self._ssl_context())
+            self._track(imap.sock)  # the TLS socket replaced the plain one
         except (ssl.SSLError, imaplib.IMAP4.error) as exc:
             imap.shutdown()
             raise MailboxError(f"STARTTLS failed: {_text(exc)}", kind="tls_error") from exc
@@ -399,7 +441,6 @@ class ImapPoller(_Poller):
     @contextlib.contextmanager
     def _session(self) -> Iterator[tuple[imaplib.IMAP4, set[str]]]:
         imap = self._connect()
-        self._conn = imap
         try:
             try:
                 imap.login(self.config.username, self.config.password)
@@ -414,7 +455,7 @@ class ImapPoller(_Poller):
         except (imaplib.IMAP4.abort, OSError) as exc:
             raise MailboxError(f"connection lost: {_text(exc)}", kind="connect_error") from exc
         finally:
-            self._conn = None
+            self._sock = None
             with contextlib.suppress(imaplib.IMAP4.error, OSError):
                 imap.logout()
 
