@@ -10,6 +10,7 @@ from dns_fake import ZoneResolver
 from ndrtrack.config import DnsConfig
 from ndrtrack.dns import resolver as resolver_module
 from ndrtrack.dns.resolver import Nameserver, QueryFailed, ResolverSettings
+from ndrtrack.dns.spf import spf_tree
 
 ZONE = """
 $TTL 300
@@ -141,3 +142,21 @@ def test_servfail_on_every_server_and_round() -> None:
         asyncio.run(resolver.query("www.example.test", "A"))
     assert resolver.queries == 4  # 2 servers x 2 rounds
     assert caught.value.lookup.error.count("SERVFAIL") == 4
+
+
+@pytest.mark.parametrize("name", ["a..example.test", "x" * 64 + ".example.test",
+                                  ("x" * 60 + ".") * 5 + "test"])
+def test_invalid_names_are_failed_lookups_without_a_query(name: str) -> None:
+    resolver = fake()
+    with pytest.raises(QueryFailed) as caught:
+        asyncio.run(resolver.query(name, "A"))
+    assert caught.value.lookup.rcode == "BADNAME" and resolver.queries == 0
+
+
+def test_spf_include_of_an_invalid_name_is_reported_not_raised() -> None:
+    zone = ZONE + 'bad TXT "v=spf1 include:a..example.test -all"\n'
+    resolver = ZoneResolver({"example.test.": zone},
+                            ResolverSettings(nameservers=("192.0.2.53",)))
+    tree = asyncio.run(spf_tree(resolver, "bad.example.test"))
+    assert tree.verdict == "temperror" and any("BADNAME" in p or "valid domain" in p
+                                               for p in tree.problems)

@@ -201,8 +201,12 @@ class Resolver:
 
     async def query(self, qname: str | dns.name.Name, rdtype: str) -> Lookup:
         """Ask one question; an answer (also NXDOMAIN/NODATA) or :class:`QueryFailed`."""
-        name = _absolute(qname)
         rdtype = rdtype.upper()
+        try:
+            name = _absolute(qname)
+        except dns.exception.DNSException as exc:  # empty label, label or name too long
+            raise QueryFailed(Lookup(str(qname), rdtype, "", "BADNAME",
+                                     error=f"not a valid domain name: {exc}")) from None
         key = (name.to_text().lower(), rdtype)
         hit = self._cached(key)
         if hit is not None:
