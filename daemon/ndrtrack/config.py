@@ -331,7 +331,28 @@ def _build(cls: Any, data: Any, path: str, problems: _Problems) -> Any:
         return None  # problems already say why
 
 
+def _mailbox_checks(intake: IntakeConfig, problems: _Problems) -> None:
+    """A mailbox polled twice, or moved into itself, would store its messages again."""
+    seen: set[str] = set()
+    for i, maildir in enumerate(intake.maildirs):
+        path = os.path.abspath(maildir.path)
+        if path in seen:
+            problems.add(f"intake.maildirs[{i}].path", f"{maildir.path} is listed twice")
+        seen.add(path)
+    for i, imap in enumerate(intake.imap):
+        where = (imap.host.lower(), imap.port, imap.username, imap.folder)
+        if str(where) in seen:
+            problems.add(f"intake.imap[{i}]", f"{imap.username}@{imap.host}:{imap.port}/"
+                         f"{imap.folder} is listed twice")
+        seen.add(str(where))
+        if not imap.password:
+            problems.add(f"intake.imap[{i}].password", "required (password or password_file)")
+        if imap.after == "move" and imap.move_to == imap.folder:
+            problems.add(f"intake.imap[{i}].move_to", "must differ from folder")
+
+
 def _cross_checks(config: Config, problems: _Problems) -> None:
+    _mailbox_checks(config.intake, problems)
     smtp, lmtp = config.intake.smtp, config.intake.lmtp
     if smtp.enabled and lmtp.enabled and (smtp.host, smtp.port) == (lmtp.host, lmtp.port):
         problems.add("intake.lmtp.port", f"same address as intake.smtp ({smtp.host}:{smtp.port})")
