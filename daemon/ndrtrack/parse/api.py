@@ -4,9 +4,9 @@
 message.  It never raises: whatever goes wrong is recorded in ``ParseResult.errors`` and the
 message is then ``not_a_bounce`` (a case is still opened for it upstream).
 
-Choosing the layer: every layer the unwrapper finds is decoded, and the *deepest* one that
-is an NDR (or feedback report / auto-reply) wins, first in document order at that depth.  The
-deepest, because a person's forward quotes the NDR's text in its own body, so a lenient text
+Choosing the layer: the layers the unwrapper finds are decoded deepest first, and the first
+one that is an NDR (or feedback report / auto-reply) wins (document order within a depth).
+The deepest, because a person's forward quotes the NDR's text in its own body, so a lenient text
 format may also "see" the NDR at the outer layer — but the real one is inside.  Structural
 reports (``multipart/report``, mailer-daemon senders) are never descended into, so the
 original that a bounce returns can never win over the bounce.  With no NDR anywhere, the first
@@ -66,27 +66,23 @@ def parse_bytes(raw: bytes) -> ParseResult:
 
 def _parse(raw: bytes, errors: list[str]) -> ParseResult:
     decode = _decoder()
-    log = UnwrapLog(errors)
-    best: tuple[Layer, Bounce] | None = None
-    first_embedded: Layer | None = None
-    for layer in iter_layers(parse_bytes_compat(raw), log):
+    layers = list(iter_layers(parse_bytes_compat(raw), UnwrapLog(errors)))
+    # Deepest first (document order within a depth): the first NDR found wins, and the
+    # outer layers, which only quote it, are not decoded at all in the common case.
+    for layer in sorted(layers, key=lambda item: -item.depth):
         bounce = decode(layer.message)
-        if bounce.kind in NDR_KINDS and (best is None or layer.depth > best[0].depth):
-            best = (layer, bounce)
-        elif layer.depth > 0 and first_embedded is None:
-            first_embedded = layer
-    if best is not None:
-        layer, bounce = best
-        errors.extend(bounce.errors)
+        if bounce.kind in NDR_KINDS:
+            errors.extend(bounce.errors)
+            return ParseResult(
+                kind=bounce.kind, bounce=bounce, layer=layer.depth, via=layer.path,
+                forwarder=layer.forwarder, errors=tuple(errors),
+                explanations=tuple(_explain(bounce)),
+            )
+    embedded = next((layer for layer in layers if layer.depth > 0), None)
+    if embedded is not None:
         return ParseResult(
-            kind=bounce.kind, bounce=bounce, layer=layer.depth, via=layer.path,
-            forwarder=layer.forwarder, errors=tuple(errors),
-            explanations=tuple(_explain(bounce)),
-        )
-    if first_embedded is not None:
-        return ParseResult(
-            kind=MessageKind.RESENT, original=_original(first_embedded), layer=first_embedded.depth,
-            via=first_embedded.path, forwarder=first_embedded.forwarder, errors=tuple(errors),
+            kind=MessageKind.RESENT, original=_original(embedded), layer=embedded.depth,
+            via=embedded.path, forwarder=embedded.forwarder, errors=tuple(errors),
         )
     return ParseResult(kind=MessageKind.NOT_A_BOUNCE, errors=tuple(errors))
 

@@ -125,6 +125,7 @@ class InlineForward:
     date: str = ""
     subject: str = ""
     reply_to: str = ""
+    headers: str = ""  # RFC 5322 header lines pasted with the block (Received:, Message-ID:)
     body: str = ""
     before: str = ""
     quoted: bool = False
@@ -327,10 +328,29 @@ def _build(style, sep, fields, raw, lines, start, body_start, quoted, outer_subj
         date=fields.get("date", ""),
         subject=subject,
         reply_to=fields.get("reply-to", ""),
+        headers=_pasted_headers(raw, start, body_start) if style == "header-block" else "",
         body=body,
         before="\n".join(raw[:start]).strip(),
         quoted=quoted,
     )
+
+
+_HEADERISH = re.compile(r"^(?:[!-9;-~]{1,76}:[ \t]|[ \t]+\S)")
+_TRACE = re.compile(r"^(?:Received|Return-Path|Message-ID|DKIM-Signature|X-Originating-IP):",
+                    re.IGNORECASE | re.MULTILINE)
+
+
+def _pasted_headers(raw: list[str], start: int, end: int) -> str:
+    """Full original headers pasted as text (a "show original" copy) around the block.
+
+    Kept only when they hold trace fields, because then they carry what the short block
+    lacks: the ``Received:`` chain and the Message-ID that the logs can be searched for.
+    """
+    first = start
+    while first > 0 and start - first < 200 and _HEADERISH.match(_QUOTE.sub("", raw[first - 1])):
+        first -= 1
+    text = "\n".join(_QUOTE.sub("", line).rstrip() for line in raw[first:end])
+    return text if _TRACE.search(text) else ""
 
 
 def _body(lines: list[tuple[str, bool]], start: int) -> str:

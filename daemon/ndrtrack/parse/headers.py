@@ -21,7 +21,7 @@ instead of by position, and never fails: an unreadable header gives a mostly emp
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
@@ -37,7 +37,7 @@ _WITH = re.compile(r"\bwith\s+([A-Za-z0-9][A-Za-z0-9_.-]*)", re.I)
 _ID = re.compile(r"\bid\s+<?([A-Za-z0-9][A-Za-z0-9._\-/=+]*)", re.I)
 _IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]*[0-9A-Fa-f][0-9A-Fa-f:.]*)\]")
 _BARE_IPV4 = re.compile(r"(?<![\d.])((?:\d{1,3}\.){3}\d{1,3})(?![\d.])")
-_HELO = re.compile(r"\bhelo[= ]\s*([^\s()\]]+)", re.I)
+_HELO = re.compile(r"\bhelo[= ]\s*(\[[^\]\s]*\]|[^\s()\[\]]+)", re.I)
 _TLS = re.compile(r"\b(?:TLS|SSL)|\bcipher=|\bversion=TLS|\b(?:E?SMTPS|ESMTPSA|LMTPS)\b", re.I)
 _QMAIL = re.compile(r"\(qmail\s+\d+\s+invoked", re.I)
 _COMMENT = re.compile(r"\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
@@ -69,9 +69,11 @@ def parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return parsedate_to_datetime(_WS.sub(" ", value).strip())
+        when = parsedate_to_datetime(_WS.sub(" ", value).strip())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    # RFC 5322 §3.3: "-0000" is UTC with the local zone unknown; keep every datetime aware.
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def _from_clause(text: str) -> tuple[str, str, str]:
@@ -84,8 +86,11 @@ def _from_clause(text: str) -> tuple[str, str, str]:
     by_at = re.search(r"\bby\s", rest, re.I)
     head = rest[: by_at.start()] if by_at else rest
     comments = " ".join(c.group(1) for c in _COMMENT.finditer(head))
-    ip_match = _IP.search(comments) or _BARE_IPV4.search(comments)
+    addressed = _HELO.sub(" ", comments)  # an IP given as HELO is not the client's address
+    ip_match = _IP.search(addressed) or _BARE_IPV4.search(addressed)
     ip = ip_match.group(1) if ip_match else ""
+    if not ip and _IP.fullmatch(match.group(1)):
+        ip = first
     helo_match = _HELO.search(head)
     helo = helo_match.group(1).strip("?") if helo_match else first
     host = ""
@@ -107,9 +112,10 @@ def parse_received(value: str) -> Hop:
     if not body:
         body, date_text = text, ""
     host, helo, ip = _from_clause(body)
-    by_match = _BY.search(body)
-    with_match = _WITH.search(body)
-    id_match = _ID.search(body)
+    bare = _COMMENT.sub(" ", body)  # "(qmail 1 invoked by uid 0)" names no host
+    by_match = _BY.search(bare)
+    with_match = _WITH.search(bare)
+    id_match = _ID.search(bare)
     protocol = with_match.group(1) if with_match else ""
     if not protocol and _QMAIL.search(body):
         protocol = "qmail"

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.header import Header, decode_header, make_header
 from email.message import Message
-from email.parser import BytesParser
+from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 
 from ndrtrack.parse import containers
@@ -274,35 +274,84 @@ def synthetic_message(forward: InlineForward) -> Message:
         value = " ".join(value.split())
         if value:
             head += f"{name}: {value if value.isascii() else Header(value, 'utf-8').encode()}\n"
+    head += _pasted(forward.headers)
     head += f"X-Ndrtrack-Inline: {forward.style}\nMIME-Version: 1.0\n"
     report = _split_report(forward.body)
     if report is None:
         body = forward.body
         head += 'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: 8bit\n'
     else:
+        kind = report[0]
         body = _report_body(*report)
-        head += f'Content-Type: multipart/report; report-type=delivery-status; boundary="{_BOUNDARY}"\n'
+        head += (f"Content-Type: multipart/report; report-type={kind.report_type}; "
+                 f'boundary="{_BOUNDARY}"\n')
     return parse_bytes_compat(f"{head}\n{body}\n".encode("utf-8", "surrogateescape"))
 
 
 _BOUNDARY = "=_ndrtrack_inline_report"
+_OWN_FIELDS = frozenset({"from", "to", "cc", "date", "subject", "reply-to", "content-type",
+                         "content-transfer-encoding", "mime-version", "x-ndrtrack-inline"})
 
 
-def _split_report(body: str) -> tuple[str, str, str] | None:
-    """(human text, DSN fields, returned headers) when the text still holds RFC 3464 fields."""
+def _pasted(headers: str) -> str:
+    """Trace headers pasted into the text (Received:, Message-ID:, …) for the synthetic message."""
+    if not headers:
+        return ""
+    parsed = HeaderParser(policy=compat32).parsestr(headers + "\n\n")
+    out = []
+    for name, value in parsed.items():
+        if name.lower() in _OWN_FIELDS:
+            continue
+        value = " ".join(str(value).split())
+        out.append(f"{name}: {value if value.isascii() else Header(value, 'utf-8').encode()}\n")
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _ReportKind:
+    """A machine-readable report part that an inline forward flattens into text."""
+
+    report_type: str
+    part_type: str
+    field: re.Pattern[str]
+    required: tuple[frozenset[str], ...]  # each set: at least one of these names must occur
+
+
+ARF_FIELD = re.compile(
+    r"^(?:Feedback-Type|User-Agent|Version|Original-Mail-From|Original-Rcpt-To|Arrival-Date|"
+    r"Reporting-MTA|Source-IP|Incidents|Authentication-Results|Reported-Domain|Reported-URI|"
+    r"Removal-Recipient|Original-Envelope-Id|Received-Date|Delivery-Result|DKIM-[\w-]{1,20}|"
+    r"SPF-DNS|Identity-Alignment|Auth-Failure)[ \t]*:",
+    re.IGNORECASE,
+)
+REPORT_KINDS = (
+    _ReportKind("delivery-status", "message/delivery-status", DSN_FIELD,
+                (frozenset({"final-recipient", "original-recipient"}), frozenset({"status"}))),
+    _ReportKind("feedback-report", "message/feedback-report", ARF_FIELD,
+                (frozenset({"feedback-type"}), frozenset({"user-agent", "version"}))),
+)
+
+
+def _split_report(body: str) -> tuple[_ReportKind, str, str, str] | None:
+    """(kind, human text, report fields, returned headers) when the text still holds the
+    fields of an RFC 3464 delivery status or an RFC 5965 feedback report."""
     lines = body.splitlines()
-    idx = [i for i, line in enumerate(lines) if DSN_FIELD.match(line.strip())]
-    names = {lines[i].split(":", 1)[0].strip().lower() for i in idx}
-    if not ({"final-recipient", "original-recipient"} & names and "status" in names):
+    for kind in REPORT_KINDS:
+        idx = [i for i, line in enumerate(lines) if kind.field.match(line.strip())]
+        names = {lines[i].split(":", 1)[0].strip().lower() for i in idx}
+        if idx and all(names & need for need in kind.required):
+            break
+    else:
         return None
     start, end = idx[0], idx[-1] + 1
     while end < len(lines) and lines[end][:1] in (" ", "\t") and lines[end].strip():
         end += 1  # folded Diagnostic-Code continuation
-    fields = _dsn_groups(lines[start:end])
+    fields = _dsn_groups(lines[start:end]) if kind.report_type == "delivery-status" else (
+        "\n".join(line.rstrip() for line in lines[start:end] if line.strip()) + "\n")
     rest = lines[end:]
     hstart = next((i for i, line in enumerate(rest) if ORIGINAL_HEADER.match(line)), None)
     headers = "\n".join(rest[hstart:]).strip() if hstart is not None else ""
-    return "\n".join(lines[:start]).strip(), fields, headers
+    return kind, "\n".join(lines[:start]).strip(), fields, headers
 
 
 def _dsn_groups(lines: list[str]) -> str:
@@ -341,11 +390,11 @@ def _starts_group(name: str, group: set[str]) -> bool:
     return name in ("final-recipient", "original-recipient") and group <= PER_MESSAGE_FIELDS
 
 
-def _report_body(text: str, fields: str, headers: str) -> str:
-    """The three parts of RFC 3462 again: human text, status fields, returned headers."""
+def _report_body(kind: _ReportKind, text: str, fields: str, headers: str) -> str:
+    """The three parts of RFC 6522 again: human text, report fields, returned headers."""
     parts = [
         f'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: 8bit\n\n{text}\n',
-        f"Content-Type: message/delivery-status\n\n{fields}",
+        f"Content-Type: {kind.part_type}\n\n{fields}",
     ]
     if headers:
         parts.append(f"Content-Type: text/rfc822-headers\n\n{headers}\n")

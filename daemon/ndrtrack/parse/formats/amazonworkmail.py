@@ -20,6 +20,7 @@ _SIGNATURE = re.compile(r"error occurred while trying to deliver the mail to the
 class AmazonWorkMail(Format):
     name = "amazonworkmail"
     order = 15
+    hints = re.compile(r"amazonses\.com", re.I)
 
     def detect(self, msg: Message) -> bool:
         return str(msg.get("X-Mailer", "")).startswith("Amazon WorkMail") or bool(

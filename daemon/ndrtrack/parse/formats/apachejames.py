@@ -3,7 +3,7 @@
 Sent from ``post_master@…`` as ``multipart/alternative``: "Error message below:" then the
 remote reply ("550 - Requested action not taken: no such user here"), then "Message
 details:" listing the original's Subject, Sent date, ``MAIL FROM:`` and ``RCPT TO:`` — the
-recipient is the RCPT TO value.
+recipient is the RCPT TO value, and the quoted reply is the remote server's answer to it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class ApacheJames(Format):
         diagnostic = squeeze(error.group(1))
         statuses = tuple(
             DeliveryStatus(recipient=address, status=first_status(diagnostic),
-                           reply_code=first_reply(diagnostic), diagnostic=diagnostic)
+                           reply_code=first_reply(diagnostic), diagnostic=diagnostic,
+                           smtp_command="RCPT")
             for address in addresses_in_text(rcpt.group(1))
         )
         return Bounce(format=self.name, statuses=statuses)
