@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
 from conftest import SAMPLES, require_binary
 from dnslab import NsdServer
-
 from ndrtrack.dns.resolver import Resolver, ResolverSettings
 
 ZONES = SAMPLES / "dns"
@@ -28,15 +28,25 @@ def zone_files() -> dict[str, Path]:
     return {path.name.removesuffix(".zone"): path for path in sorted(ZONES.glob("*.zone"))}
 
 
+#: The one NSD of the session: every module that imports the fixture gets its own
+#: FixtureDef, and without this each would start a server that lives until the session ends.
+_shared: list[NsdServer] = []
+
+
 @pytest.fixture(scope="session", name="nsd")
 def nsd_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NsdServer]:
     require_binary("nsd")
     require_binary("nsd-checkzone")
+    if _shared:
+        yield _shared[0]  # started (and stopped, last) by the first module that asked
+        return
     server = NsdServer(tmp_path_factory.mktemp("nsd"), zone_files(), unloaded=UNLOADED)
     server.start()
+    _shared.append(server)
     try:
         yield server
     finally:
+        _shared.clear()
         server.stop()
 
 
