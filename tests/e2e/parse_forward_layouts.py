@@ -65,7 +65,7 @@ def rendered_text(ndr: bytes) -> str:
         if ctype in ("text/plain", "text/rfc822-headers"):
             data = part.get_payload(decode=True) or b""
             chunks.append(data.decode(part.get_content_charset() or "utf-8", "replace"))
-        elif ctype == "message/delivery-status":
+        elif ctype in ("message/delivery-status", "message/feedback-report"):
             blocks = part.get_payload()
             chunks.append("\n".join(b.as_string() for b in blocks) if isinstance(blocks, list)
                           else str(blocks))
