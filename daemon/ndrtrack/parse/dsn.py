@@ -179,7 +179,9 @@ def recipient_status(block: dict[str, str], reporting_mta: str) -> DeliveryStatu
             break
     if not recipient:
         return None
-    diagnostic = _diagnostic(block.get("diagnostic-code", ""))
+    raw_diagnostic = block.get("diagnostic-code", "")
+    diagnostic = _diagnostic(raw_diagnostic)
+    kind = raw_diagnostic.partition(";")[0].strip().lower() if ";" in raw_diagnostic else "smtp"
     action = block.get("action", "").strip().lower().split()[0:1]
     status = _status(block.get("status", ""), diagnostic)
     action_word = action[0] if action and action[0] in _ACTIONS else ""
@@ -189,7 +191,7 @@ def recipient_status(block: dict[str, str], reporting_mta: str) -> DeliveryStatu
         recipient=recipient,
         action=action_word,
         status=status,
-        reply_code=first_reply(diagnostic),
+        reply_code=first_reply(diagnostic) if kind in ("smtp", "") else "",  # X-Unix: exit codes
         diagnostic=diagnostic,
         remote_mta=_mta(block.get("remote-mta", "")),
         reporting_mta=reporting_mta,

@@ -14,9 +14,9 @@ from ndrtrack.model import OriginalMessage
 from ndrtrack.parse.headers import original_from_headers, original_from_text
 
 # RFC 3463 enhanced status code; look-arounds keep IP addresses and versions out.
-STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d)")
+STATUS = re.compile(r"(?<![\w.])(?<![A-Za-z]-)([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d|-\d)")
 # RFC 5321 reply code at the start of a reply line ("550 ", "550-", "550 5.1.1").
-REPLY = re.compile(r"(?<![\w.:/=#-])([245][0-5]\d)(?=[ \t-]|$)", re.M)
+REPLY = re.compile(r"(?<![\w.:/=#-])([245][0-5]\d)(?=[ \t-]|:\s|$)", re.M)
 ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
@@ -130,9 +130,17 @@ def first_status(text: str) -> str:
 
 
 def first_reply(text: str) -> str:
-    """The first SMTP reply code that starts a reply in ``text``, or ""."""
-    match = REPLY.search(text)
-    return match.group(1) if match else ""
+    """The first failure (4xx/5xx) reply code in ``text``, else the first reply code, else "".
+
+    A quoted dialogue often starts with the greeting ("220 mx ESMTP") before the refusal.
+    """
+    first = ""
+    for match in REPLY.finditer(text):
+        code = match.group(1)
+        if code[0] in "45":
+            return code
+        first = first or code
+    return first
 
 
 def clean_address(value: str) -> str:

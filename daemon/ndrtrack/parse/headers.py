@@ -21,7 +21,7 @@ instead of by position, and never fails: an unreadable header gives a mostly emp
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
@@ -73,7 +73,7 @@ def parse_date(value: str | None) -> datetime | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     # RFC 5322 §3.3: "-0000" is UTC with the local zone unknown; keep every datetime aware.
-    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _from_clause(text: str) -> tuple[str, str, str]:

@@ -27,13 +27,13 @@ from ndrtrack.model import Bounce, DeliveryStatus, MessageKind, OriginalMessage
 from ndrtrack.parse import dsn
 from ndrtrack.parse.extract import (
     addresses_in_text,
-    remote_host,
-    smtp_command,
     attached_original,
     body_text,
     clean_address,
     first_reply,
     first_status,
+    remote_host,
+    smtp_command,
     squeeze,
 )
 from ndrtrack.parse.headers import decode_words, original_from_text, queue_id_for

@@ -13,7 +13,6 @@ Failed recipients are also listed in the ``X-Failed-Recipients`` header.
 from __future__ import annotations
 
 import re
-
 from dataclasses import replace
 from email.message import Message
 

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 import re
 
+from dataclasses import replace
+from email.message import Message
+
+from ndrtrack.model import Bounce, DeliveryStatus
+from ndrtrack.parse.extract import first_status, squeeze
 from ndrtrack.parse.formats._base import TextFormat, cached_body
+
+_TRANSCRIPT = re.compile(r"-{3,} ?Transcript of session follows -{3,}", re.I)
+_REPLY_LINE = re.compile(r"^(?:<<< ?)?([245]\d\d)(?:[ -]|$)")
+_SMTP_WORDS = re.compile(r"[A-Za-z]{3,}")
 
 
 class Sendmail(TextFormat):
@@ -33,6 +42,36 @@ class Sendmail(TextFormat):
 
     def detect(self, msg):  # noqa: ANN001, ANN201
         return bool(self.signature.search(cached_body(msg)[:8000]))
+
+    def parse(self, msg: Message) -> Bounce | None:
+        """The DSN, completed from the transcript where its Diagnostic-Code says too little."""
+        bounce = super().parse(msg)
+        if bounce is None:
+            return None
+        transcript = _TRANSCRIPT.split(cached_body(msg), 1)[-1]
+        statuses = tuple(_from_transcript(s, transcript) for s in bounce.statuses)
+        return replace(bounce, statuses=statuses)
+
+
+def _from_transcript(status: DeliveryStatus, transcript: str) -> DeliveryStatus:
+    """Reply code (and a better diagnostic) from the transcript lines about this recipient.
+
+    ``550 5.1.2 <rcpt>... Host unknown`` names the recipient on the reply line; ``<<< 421``
+    followed by ``<rcpt>... Deferred: 421`` gives the code on the line before.
+    """
+    if status.reply_code:
+        return status
+    lines = transcript.splitlines()
+    for index, line in enumerate(lines):
+        if status.recipient not in line.lower():
+            continue
+        for candidate in (line, lines[index - 1] if index else ""):
+            code = _REPLY_LINE.match(candidate.strip())
+            if code:
+                diagnostic = status.diagnostic if _SMTP_WORDS.search(status.diagnostic) else squeeze(line)
+                return replace(status, reply_code=code.group(1), diagnostic=diagnostic,
+                               status=status.status or first_status(candidate))
+    return status
 
 
 FORMAT = Sendmail()

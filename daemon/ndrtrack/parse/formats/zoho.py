@@ -8,7 +8,6 @@ without a separator (``Received:from …``).  A delay notice says "Mail delivery
 from __future__ import annotations
 
 import re
-
 from dataclasses import replace
 
 from ndrtrack.model import DeliveryStatus
