@@ -191,7 +191,7 @@ def recipient_status(block: dict[str, str], reporting_mta: str) -> DeliveryStatu
         recipient=recipient,
         action=action_word,
         status=status,
-        reply_code=first_reply(diagnostic) if kind in ("smtp", "") else "",  # X-Unix: exit codes
+        reply_code="" if kind == "x-unix" else first_reply(diagnostic),  # X-Unix: exit codes
         diagnostic=diagnostic,
         remote_mta=_mta(block.get("remote-mta", "")),
         reporting_mta=reporting_mta,
