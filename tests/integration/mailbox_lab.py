@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,16 @@ def message(n: int, *, rcpt: str = "ndr-track@example.org", size: int = 0) -> by
             f"To: someone{n}@example.org\r\n"
             f"Subject: Undelivered Mail Returned to Sender {n}\r\n"
             f"Message-ID: <ndr-{n}@mx{n}.example.org>\r\n\r\n{body}\r\n").encode()
+
+
+def running_dovecot() -> Iterator[Dovecot]:
+    """Fixture body: a started Dovecot, stopped (and its directory removed) afterwards."""
+    server = Dovecot()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 _seq = itertools.count()

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mailbox_lab import Dovecot, deliver, message
+from mailbox_lab import Dovecot, deliver, message, running_dovecot
 
 from intakelab import Daemon
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+dovecot = pytest.fixture(running_dovecot, scope="function", name="dovecot")
 
 
 def test_maildir_and_imap_messages_become_cases(tmp_path: Path, dovecot: Dovecot) -> None:

@@ -7,12 +7,19 @@ import asyncio
 import dataclasses
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mailbox_lab import Captured, Dovecot, crash_poll, drive, message, spool_envelopes
+from mailbox_lab import (
+    Captured,
+    Dovecot,
+    crash_poll,
+    drive,
+    message,
+    running_dovecot,
+    spool_envelopes,
+)
 from prometheus_client import REGISTRY
 
 from conftest import free_port
@@ -23,14 +30,7 @@ from ndrtrack.intake.spool import Spool
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+dovecot = pytest.fixture(running_dovecot, scope="module", name="dovecot")
 
 
 @pytest.fixture

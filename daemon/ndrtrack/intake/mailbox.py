@@ -37,8 +37,9 @@ from typing import Any
 
 from ndrtrack.config import ImapSource, MaildirSource
 from ndrtrack.errors import MailboxError, SpoolError
-from ndrtrack.intake.mailbox_ledger import Ledger, fsync_dir, ledger_for
+from ndrtrack.intake.mailbox_ledger import Ledger, ledger_for
 from ndrtrack.intake.spool import Envelope, Spool
+from ndrtrack.intake.spool import _fsync_dir as fsync_dir  # one fsync helper for the intake
 from ndrtrack.metrics import INTAKE_BYTES, INTAKE_MESSAGES, MAILBOX_POLLS
 
 log = logging.getLogger("ndrtrack.intake.mailbox")
@@ -283,12 +284,12 @@ class MaildirPoller(_Poller):
         try:
             if target is None:
                 path.unlink()
-                fsync_dir(path.parent)
+                fsync_dir(str(path.parent))
                 return
             info = path.name.split(":2,", 1)[1] if ":2," in path.name else ""
             os.rename(path, target / f"{key}:2,{''.join(sorted(set(info) | {'S'}))}")
-            fsync_dir(target)
-            fsync_dir(path.parent)
+            fsync_dir(str(target))
+            fsync_dir(str(path.parent))
         except FileNotFoundError:
             pass  # gone already (a client, or our own earlier run): nothing left to do
         except OSError as exc:

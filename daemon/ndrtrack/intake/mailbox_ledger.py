@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ndrtrack.errors import SpoolError
 from ndrtrack.intake.spool import ENVELOPE, Spool
+from ndrtrack.intake.spool import _fsync_dir as fsync_dir  # one fsync helper for both
 
 log = logging.getLogger("ndrtrack.intake.mailbox")
 
@@ -113,7 +114,7 @@ class Ledger:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
-            fsync_dir(self.path.parent)
+            fsync_dir(str(self.path.parent))
         except OSError as exc:
             raise SpoolError(f"mailbox ledger {self.path}: cannot compact: {exc.strerror}") \
                 from exc
@@ -167,14 +168,6 @@ def _quote(key: str) -> str:
 
 def _unquote(key: str) -> str:
     return key.replace("%0A", "\n").replace("%20", " ").replace("%25", "%")
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def ledger_for(spool: Spool, kind: str, mailbox: str) -> Ledger:
