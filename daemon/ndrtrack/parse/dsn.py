@@ -287,6 +287,20 @@ def embedded_fields(text: str) -> str:
     return "\n".join(kept)
 
 
+_WORDS = re.compile(r"[A-Za-z]{3,}")
+
+
+def human_text(msg: Message) -> str:
+    """The report's human-readable part, squeezed: the only explanation when the
+    Diagnostic-Code is missing (Gmail's "Address not found", Exchange's friendly text)."""
+    for part in own_parts(msg):
+        if part.get_content_type() == "text/plain" and not part.is_multipart():
+            text = squeeze(decoded_payload(part))
+            if not _FIELD_HINT.search(text):
+                return text[:1500]
+    return ""
+
+
 def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None:
     """Decode a DSN message: fields, recipients, returned original, queue id."""
     parts = find_status_parts(msg)
@@ -305,6 +319,9 @@ def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None
     statuses = bounce.statuses
     if command:
         statuses = tuple(s if s.smtp_command else replace(s, smtp_command=command) for s in statuses)
+    if any(not _WORDS.search(s.diagnostic) for s in statuses):
+        human = human_text(msg)
+        statuses = tuple(s if _WORDS.search(s.diagnostic) else replace(s, diagnostic=human) for s in statuses)
     return Bounce(
         format=bounce.format,
         reporting_mta=bounce.reporting_mta,

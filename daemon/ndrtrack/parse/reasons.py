@@ -81,7 +81,7 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
     (R.BLOCKED, r"my name was rejected|client host (?:\S+ )?(?:rejected|blocked)|black ?list|"
      r"spamhaus|spamcop|\bRBL\b|DNSBL|(?<!not )listed (?:in|on|at|by) |adresse ip|not accepting connections|"
      r"service refused"),
-    (R.AUTHFAILURE, r"does not have authentication information|fails? to pass|\bDMARC\b|\bSPF\b.{0,40}(?:fail|check|record|valid)|\bDKIM\b.{0,40}(?:fail|valid|sign)"
+    (R.AUTHFAILURE, r"does not have authentication information|fails? to pass|\bDMARC\b|\bSPF\b.{0,40}(?:fail|check|valid)|\bDKIM\b.{0,40}(?:fail|valid|sign)"
      r"|sender policy framework|not pass authentication|unauthenticated email"),
     (R.REQUIREPTR, r"reverse DNS|reverse[- ]lookup|\bPTR\b|\brDNS\b|no DNS entry for|"
      r"hostname .{0,40}does not resolve|cannot find your hostname|IP name lookup failed|"
