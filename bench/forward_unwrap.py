@@ -29,7 +29,13 @@ from collections import defaultdict
 from email.message import Message
 from pathlib import Path
 
-from ndrtrack.parse.unwrap import UnwrapLog, header_text, iter_layers, message_text, parse_bytes_compat
+from ndrtrack.parse.unwrap import (
+    UnwrapLog,
+    header_text,
+    iter_layers,
+    message_text,
+    parse_bytes_compat,
+)
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "forwards"
 BODY_PREFIX = 60
@@ -115,7 +121,8 @@ def check(layers: list[tuple[Message, str]], exp: dict) -> dict[str, bool]:
         result["sender"] = exp["sender"].lower() in got["sender"].lower()
     if exp.get("date"):
         want = exp["date"]
-        result["date"] = bool(got["date"]) if want.startswith("<") else fold(want) == fold(got["date"])
+        exact = fold(want) == fold(got["date"])
+        result["date"] = bool(got["date"]) if want.startswith("<") else exact
     if exp.get("subject"):
         result["subject"] = fold(exp["subject"]) == fold(got["subject"])
     if exp.get("body"):

@@ -40,8 +40,9 @@ def build(shape: str, megabytes: int) -> bytes:
         return b"From: a@b.org\nSubject: Fwd\n\n" + b"Some forwarded text, line after line.\n" * (
             megabytes * 1024 * 1024 // 38)
     original = head + b"--Z\nContent-Type: text/plain\n\nhello\n" + attachment
-    return (b"From: Alice <alice@corp.example>\nSubject: Fwd: bounce\nContent-Type: multipart/mixed;"
-            b" boundary=F\n\n--F\nContent-Type: text/plain\n\nwhy?\n--F\n"
+    return (b"From: Alice <alice@corp.example>\nSubject: Fwd: bounce\n"
+            b"Content-Type: multipart/mixed; boundary=F\n\n"
+            b"--F\nContent-Type: text/plain\n\nwhy?\n--F\n"
             b"Content-Type: message/rfc822\n\n" + DSN + original + b"\n--R--\n\n--F--\n")
 
 
@@ -87,8 +88,10 @@ def main(argv: list[str]) -> int:
             out = subprocess.run([sys.executable, __file__, "--one", shape, handle.name],
                                  capture_output=True, text=True, check=True).stdout
         row = json.loads(out)
-        print(f"{row['shape']:14} {row['bytes'] / 1e6:6.1f} MB  parse_bytes {row['parse_bytes_s']:.3f} s"
-              f"  (compat32 alone {row['compat32_parse_s']:.3f} s)  peak RSS {row['peak_rss_mb']} MB"
+        print(f"{row['shape']:14} {row['bytes'] / 1e6:6.1f} MB  "
+              f"parse_bytes {row['parse_bytes_s']:.3f} s"
+              f"  (compat32 alone {row['compat32_parse_s']:.3f} s)"
+              f"  peak RSS {row['peak_rss_mb']} MB"
               f" (input built: {row['rss_before_mb']} MB)"
               f"  → {row['kind']} at layer {row['layer']}")
     return 0

@@ -89,7 +89,7 @@ def _inline(block: Callable[[Message], str], subject_prefix: str, quote: bool = 
         body = f"Can you check why this failed?\n\n{text}\n"
         subject = f"{subject_prefix} {_field(msg, 'Subject')}"
         return (f"{ENVELOPE}Subject: {subject}\nContent-Type: text/plain; charset=utf-8\n"
-                f"Content-Transfer-Encoding: 8bit\n\n{body}").encode("utf-8")
+                f"Content-Transfer-Encoding: 8bit\n\n{body}").encode()
     return layout
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ndrtrack.parse import containers
+from ndrtrack.parse.forward_text import InlineForward
 from ndrtrack.parse.unwrap import (
     MAX_DEPTH,
     header_text,
@@ -17,7 +18,6 @@ from ndrtrack.parse.unwrap import (
     parse_bytes_compat,
     synthetic_message,
 )
-from ndrtrack.parse.forward_text import InlineForward
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "forwards"
 INNER = b"From: Bob <bob@x.org>\nTo: c@y.org\nSubject: inner one\nMessage-ID: <i1@x.org>\n\nhello\n"
@@ -26,9 +26,10 @@ INNER = b"From: Bob <bob@x.org>\nTo: c@y.org\nSubject: inner one\nMessage-ID: <i
 def forward(part_headers: str, payload: str, top: str = "From: Alice <alice@corp.example>",
             boundary: str = "B") -> bytes:
     b = boundary
-    return (f"{top}\nSubject: Fwd\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary={b}\n"
-            f"\n--{b}\nContent-Type: text/plain\n\nsee\n--{b}\n{part_headers}\n\n{payload}\n--{b}--\n"
-            ).encode()
+    return (f"{top}\nSubject: Fwd\nMIME-Version: 1.0\n"
+            f"Content-Type: multipart/mixed; boundary={b}\n\n"
+            f"--{b}\nContent-Type: text/plain\n\nsee\n"
+            f"--{b}\n{part_headers}\n\n{payload}\n--{b}--\n").encode()
 
 
 def layers(raw: bytes) -> list:
@@ -63,7 +64,8 @@ def test_octet_stream_that_is_not_a_message_is_ignored() -> None:
 def test_a_report_is_never_descended_into() -> None:
     raw = (b"From: MAILER-DAEMON@x.org\nSubject: Undelivered\nMIME-Version: 1.0\n"
            b"Content-Type: multipart/report; report-type=delivery-status; boundary=R\n\n"
-           b"--R\nContent-Type: text/plain\n\nfailed\n--R\nContent-Type: message/delivery-status\n\n"
+           b"--R\nContent-Type: text/plain\n\nfailed\n"
+           b"--R\nContent-Type: message/delivery-status\n\n"
            b"Reporting-MTA: dns; x.org\n\nFinal-Recipient: rfc822; a@b.org\nAction: failed\n"
            b"Status: 5.1.1\n\n--R\nContent-Type: message/rfc822\n\n" + INNER + b"\n--R--\n")
     found = layers(raw)

@@ -30,7 +30,8 @@ ACTOR_WORDS = {
     Actor.SENDER: "the sender",
     Actor.SENDER_POSTMASTER: "the sender's postmaster (the team running the sending mail server)",
     Actor.RECIPIENT: "the recipient",
-    Actor.RECIPIENT_POSTMASTER: "the recipient's postmaster (the team running the receiving server)",
+    Actor.RECIPIENT_POSTMASTER:
+        "the recipient's postmaster (the team running the receiving server)",
     Actor.US: "our own mail team",
     Actor.NOBODY: "nobody for now",
 }
@@ -55,7 +56,9 @@ class Explanation:
     def sentence(self) -> str:
         """One line for ``--jsonl``: meaning, who must act, what to do."""
         label = f"{self.provider} {self.code}".strip() if self.provider else self.code
-        head = f"{label} ({self.title}): " if label and self.title else (f"{label}: " if label else "")
+        head = f"{label}: " if label else ""
+        if label and self.title:
+            head = f"{label} ({self.title}): "
         return f"{head}{self.meaning} Who must act: {ACTOR_WORDS[self.actor]}. {self.action}"
 
 
@@ -205,7 +208,8 @@ def _from_status(status: str, entry: _Entry, cls: _Entry, permanent: bool | None
     if status.startswith("2"):
         meaning, actor, action = f"{cls.meaning} ({entry.title}.)", Actor.NOBODY, cls.action
     elif status.startswith("4") and dsn_action == "failed":
-        meaning = f"{entry.meaning} The sending server retried until it gave up on this temporary error."
+        meaning = (f"{entry.meaning} The sending server retried until it gave up on this "
+                   "temporary error.")
     elif status.startswith("4"):
         meaning = f"{entry.meaning} This is temporary: {cls.meaning[0].lower()}{cls.meaning[1:]}"
         action = entry.transient_action or f"{entry.action} The sending server retries meanwhile."

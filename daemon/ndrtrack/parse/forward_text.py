@@ -4,10 +4,10 @@ When a person presses "Forward" (not "Forward as attachment") the client throws 
 structure away and writes the original into the body: an optional separator line, a short
 header block, then the original body.  The layouts differ by client and language, e.g.::
 
-    ---------- Forwarded message ---------          (Gmail, HubSpot: "---------- Weitergeleitete Nachricht ---------")
+    ---------- Forwarded message ---------          (Gmail, HubSpot, in the user's language)
     -------- Forwarded Message --------             (Thunderbird: field, tab, value)
-    -----Original Message-----                      (Outlook desktop; "-----Ursprüngliche Nachricht-----")
-    ________________________________                (Outlook Live / 365: a rule, then From/Sent/To/Subject)
+    -----Original Message-----                      (Outlook desktop, translated)
+    ________________________________                (Outlook Live / 365: a rule, then fields)
     > Begin forwarded message:                      (Apple Mail: the whole block quoted)
        ----- Forwarded Message ----- From: …To: …Sent: …Subject: …   (Yahoo: one glued line)
     John Doe <john@x> kirjoitti 28/10/2021 12.46:   (a "wrote" line instead of a header block)
@@ -35,36 +35,40 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "from": (
         "from", "von", "de", "da", "van", "från", "fra", "lähettäjä", "od", "от", "от кого",
         "kimden", "feladó", "afzender", "remitente", "mittente", "expéditeur", "absender",
-        "差出人", "发件人", "寄件者", "보낸 사람", "від", "nadawca", "odesílatel", "avsändare",
-        "afsender", "de la", "šalje", "pošiljatelj", "pošiljalec", "saatja", "nuo", "gönderen",
-        "από", "αποστολέας", "отправитель", "avsender", "מאת", "من", "lähettäjä", "frá", "sender", "dari", "từ",
+        "差出人", "发件人", "寄件者", "보낸 사람", "від", "nadawca", "odesílatel",
+        "avsändare", "afsender", "de la", "šalje", "pošiljatelj", "pošiljalec", "saatja",
+        "nuo", "gönderen", "από", "αποστολέας", "отправитель", "avsender", "מאת", "من",
+        "frá", "sender", "dari", "từ", "no", "від кого", "подател", "jakutaja",
     ),
     "to": (
         "to", "an", "à", "a", "para", "aan", "till", "til", "vastaanottaja", "do", "komu",
-        "кому", "kime", "címzett", "destinatario", "destinataire", "empfänger", "per", "宛先",
-        "收件人", "收件者", "받는 사람", "prima", "pentru", "saaja", "kam", "alıcı", "προς",
-        "אל", "إلى", "adressat", "recipient", "recipients", "kepada", "đến", "gavėjas",
-        "adresāts", "címzettek", "vastaanottajat", "adresat", "adresaci",
+        "кому", "kime", "címzett", "destinatario", "destinataire", "empfänger", "per",
+        "宛先", "收件人", "收件者", "받는 사람", "prima", "pentru", "către", "saaja", "kam",
+        "alıcı", "προς", "אל", "إلى", "adressat", "adressaat", "recipient", "recipients",
+        "kepada", "đến", "gavėjas", "adresāts", "címzettek", "vastaanottajat", "adresat",
+        "adresaci", "za", "до", "per a", "pour",
     ),
     "cc": (
         "cc", "kopie", "kopia", "копия", "kopio", "kopi", "copie", "copia", "dw", "másolat",
         "kópia", "kopija", "копія", "抄送", "副本", "참조", "κοιν", "עותק", "نسخة", "bilgi",
-        "cc list", "copie à", "kopie an", "kopie (cc)", "cc (kopie)", "bcc", "blindkopie", "kopioi",
+        "cc list", "copie à", "kopie an", "kopie (cc)", "cc (kopie)", "bcc", "blindkopie",
+        "kopioi", "másolatot kap", "копие", "tembusan",
     ),
     "date": (
         "date", "sent", "datum", "gesendet", "envoyé", "envoyé le", "enviado", "enviada",
         "data", "inviato", "verzonden", "skickat", "sendt", "lähetetty", "päivämäärä",
         "wysłano", "wysłane", "odesláno", "отправлено", "дата", "tarih", "gönderildi",
-        "elküldve", "dátum", "trimis", "dată", "poslano", "送信日時", "日付", "日期",
-        "发送时间", "發送時間", "보낸 날짜", "fecha", "sent at", "verstuurd", "ημερομηνία",
-        "στάλθηκε", "תאריך", "التاريخ", "tanggal", "ngày", "išsiųsta", "nosūtīts", "odoslané",
-        "gesendet am", "date sent", "saadetud", "dato", "päiväys",
+        "elküldve", "dátum", "trimis", "dată", "poslano", "poslato", "送信日時", "日付",
+        "日期", "发送时间", "發送時間", "寄件日期", "보낸 날짜", "fecha", "sent at",
+        "verstuurd", "ημερομηνία", "στάλθηκε", "תאריך", "التاريخ", "tanggal", "dikirim",
+        "ngày", "đã gửi", "išsiųsta", "nosūtīts", "odoslané", "gesendet am", "date sent",
+        "saadetud", "dato", "päiväys", "надіслано", "изпратено", "enviat", "data d'envio",
     ),
     "subject": (
         "subject", "betreff", "objet", "sujet", "asunto", "assunto", "oggetto", "onderwerp",
         "ämne", "emne", "aihe", "temat", "předmět", "тема", "konu", "tárgy", "predmet",
-        "subiect", "件名", "主题", "主旨", "제목", "θέμα", "tema", "נושא", "الموضوع", "perihal",
-        "chủ đề", "efni", "teema", "tēma",
+        "subiect", "件名", "主题", "主旨", "제목", "θέμα", "tema", "נושא", "الموضوع",
+        "perihal", "chủ đề", "efni", "teema", "tēma", "zadeva", "относно", "assumpte",
     ),
     "reply-to": (
         "reply-to", "reply to", "antwort an", "répondre à", "responder a", "rispondi a",
@@ -81,9 +85,10 @@ LABEL_FIELD: dict[str, str] = {
 FORWARD_WORDS = (
     "forward", "weitergeleitet", "transféré", "transfere", "reenviado", "reenvi", "inoltrat",
     "doorgestuurd", "vidarebefordra", "videresend", "välitet", "przekaz", "přeposla",
-    "preposla", "přeposílan", "přeposlan", "пересл", "переадрес", "encaminhad", "reencaminhad", "転送", "转发", "轉寄",
-    "전달", "proslijeđ", "továbbított", "redirecționat", "iletil", "προωθ", "הועבר",
-    "redir", "réexpédié", "edelleenlähet", "videresendt", "välitetty",
+    "preposla", "přeposílan", "přeposlan", "пересл", "переадрес", "encaminhad",
+    "reencaminhad", "転送", "转发", "轉寄", "전달", "proslijeđ", "továbbított",
+    "redirecționat", "iletil", "προωθ", "הועבר", "redir", "réexpédié", "edelleenlähet",
+    "videresendt", "välitetty", "пересланное", "препратено",
 )
 ORIGINAL_WORDS = (
     "original", "ursprüngliche", "originale", "oorspronkelijk", "ursprungligt",
@@ -93,8 +98,8 @@ ORIGINAL_WORDS = (
 #: Verbs of "On <date>, <sender> wrote:" attributions.
 WROTE_WORDS = (
     "wrote", "schrieb", "a écrit", "escribió", "ha scritto", "escreveu", "schreef",
-    "het volgende geschreven", "geschreven", "skrev", "kirjoitti", "napisał", "napsal", "пишет", "написал",
-    "írta", "scrie", "yazdı", "έγραψε", "が書きました", "写道", "wrote on",
+    "het volgende geschreven", "geschreven", "skrev", "kirjoitti", "napisał", "napsal",
+    "пишет", "написал", "írta", "scrie", "yazdı", "έγραψε", "が書きました", "写道",
 )
 
 _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
@@ -102,7 +107,9 @@ _BOLD = re.compile(r"^[*_]{1,2}([^*_:]{1,40}?)[ \t]*:[*_]{1,2}")
 _LABEL = re.compile(r"^[ \t]*([^\W\d_][^:：\t\n]{0,30}?)[ \t]*[:：][ \t]*(.*)$")
 _MAILTO = re.compile(r"[ \t]*[\[<]mailto:([^\]>\s]{0,320})[\]>]")
 _RULE = re.compile(r"^[ \t]*[-_=*~]{8,}[ \t]*$")
-_SEPARATOR = re.compile(r"^[ \t*]*([-=_~]{2,})[ \t]*([^-=_~\n][^\n]{0,80}?)[ \t]*[-=_~]{2,}[ \t*]*(.*)$")
+_SEPARATOR = re.compile(
+    r"^[ \t*]*([-=_~]{2,})[ \t]*([^-=_~\n][^\n]{0,80}?)[ \t]*[-=_~]{2,}[ \t*]*(.*)$"
+)
 _COLON_INTRO = re.compile(r"^[ \t]*([^\W\d][^:\n]{2,60}?)[ \t]*:[ \t]*$")
 _LEAD_WORD = re.compile(r"^(?:on|le|am|el|il giorno|il|em|op|w dniu|den|dne|в|el día)\s+(?=\S)",
                         re.IGNORECASE)
@@ -182,7 +189,8 @@ def _glued_fields(text: str) -> list[tuple[str, str]]:
     """Split a Yahoo-style one-line header block ("From: a <x@y>To: b …Subject: s")."""
     marks = [
         m for m in _GLUED.finditer(text)
-        if m.group(1).casefold() in LABEL_FIELD and not (m.start() and text[m.start() - 1].islower())
+        if m.group(1).casefold() in LABEL_FIELD
+        and not (m.start() and text[m.start() - 1].islower())
     ]
     fields = []
     for i, m in enumerate(marks):
@@ -363,7 +371,8 @@ def _body(lines: list[tuple[str, bool]], start: int) -> str:
 
 _PREFIX = re.compile(
     r"^(?:[ \t]*(?:fwd?|fw|wg|tr|rv|i|vs|vl|vb|pd|enc|doorst|videresend|redir\.?|re|aw|sv|"
-    r"odp|ant|antw|rif|r|res|ynt|пересл|отв|转发|回复|答复|轉寄|[\w]{1,3})(?:\[\d+\])?[ \t]*[:：])+",
+    r"odp|ant|antw|rif|r|res|ynt|пересл|отв|转发|回复|答复|轉寄|[\w]{1,3})"
+    r"(?:\[\d+\])?[ \t]*[:：])+",
     re.IGNORECASE,
 )
 

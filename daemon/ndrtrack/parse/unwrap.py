@@ -170,7 +170,7 @@ def _embedded(part: Message, ctype: str) -> Iterator[tuple[str, Message]]:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
     if cte in ("base64", "quoted-printable"):
-        text = inner.get_payload() if inner is not None else payload
+        text = inner.get_payload() if isinstance(inner, Message) else payload
         if isinstance(text, str):
             data = _decode_cte(text.encode("ascii", "replace"), cte)
             if _looks_like_message(data):
