@@ -288,6 +288,7 @@ def embedded_fields(text: str) -> str:
 
 
 _WORDS = re.compile(r"[A-Za-z]{3,}")
+_TRANSCRIPT_MARK = re.compile(r"Transcript of session follows", re.I)
 
 
 def human_text(msg: Message) -> str:
@@ -296,6 +297,8 @@ def human_text(msg: Message) -> str:
     for part in own_parts(msg):
         if part.get_content_type() == "text/plain" and not part.is_multipart():
             text = squeeze(decoded_payload(part))
+            if _TRANSCRIPT_MARK.search(text):
+                return ""  # the format reads its transcript itself, line by line
             if not _FIELD_HINT.search(text):
                 return text[:1500]
     return ""

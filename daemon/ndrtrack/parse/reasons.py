@@ -58,6 +58,9 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
          R.USERUNKNOWN),
         (re.compile(r"\bS3150\b|\bS3140\b|block list|blocklist", re.I), R.BLOCKED),
     )),
+    ("facebook.com", (
+        (re.compile(r"\bRCP-P\d|recipient preferences", re.I), R.FILTERED),
+    )),
     ("ezweb.ne.jp", (
         (re.compile(r"user unknown", re.I), R.USERUNKNOWN),
     )),
@@ -141,7 +144,8 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
      r"recipient not found|has no mailbox|not listed in|unknown mailbox|"
      r"destination (?:mailbox|address) (?:unknown|invalid)|we do not have a user|"
      r"user doesn'?t have a .{0,20} account|that domain isn'?t in my list of allowed rcpthosts|"
-     r"no one by that name|address lookup failed|mailbox name not allowed|invalid (?:address|recipient)"),
+     r"no one by that name|address lookup failed|mailbox name not allowed|invalid (?:address|recipient)|"
+     r"check if (?:the )?address is correct"),
     (R.NOTCOMPLIANTRFC, r"\bRFC ?(?:5322|2822|822|5321|2821)|multiple addresses in From|not (?:RFC|standard) compliant|"
      r"(?:duplicate|multiple|missing|invalid|malformed|bad) (?:\S+ )?(?:header|message-id|date)|"
      r"header (?:field )?(?:is )?(?:missing|invalid|malformed)|8-?bit|bare (?:LF|CR|newline)|"
@@ -193,6 +197,7 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
      r"server error|configuration error|service (?:is )?(?:not available|unavailable)|"
      r"transaction failed|local error|temporary system problem|resources|"
      r"could not (?:create|write|open)|i/o error"),
+    (R.ONHOLD, r"\bon hold\b"),
     (R.SYNTAXERROR, r"syntax error|not implemented|unrecognized command|command not (?:recognized|implemented)|"
      r"bad sequence|invalid command|syntax"),
 )
@@ -311,6 +316,11 @@ def _reason(status: str, reply_code: str, diagnostic: str, hosts: tuple[str, ...
     return R.UNDEFINED
 
 
+def _specific(status: str, diagnostic: str) -> bool:
+    """Whether an exact status code or a phrase (not just the code table) says why."""
+    return _subject_detail(status) in EXACT_STATUS or text_reason(diagnostic) is not None
+
+
 def classify(
     status: str,
     reply_code: str,
@@ -335,7 +345,7 @@ def classify(
     diagnostic = _CONTINUATION.sub("", diagnostic[:4000])
     status, reply_code = status.strip(), reply_code.strip()
     hosts = (remote_mta, remote_host(diagnostic), recipient.rpartition("@")[2])
-    provider = None if _subject_detail(status) in EXACT_STATUS else _provider_reason(hosts, diagnostic)
+    provider = _provider_reason(hosts, diagnostic)
     if provider is not None:
         reason = provider
     else:
@@ -345,7 +355,7 @@ def classify(
             reason = R.FILTERED
     if reason is R.NETWORKERROR and action == "failed" and status[:1] in ("4", "") and _TIMEOUT.search(diagnostic):
         reason = R.EXPIRED  # timeouts that ended in a bounce: the retries ran out
-    if action == "delayed" and (reason in (R.ONHOLD, R.UNDEFINED) or not diagnostic.strip()):
+    if action == "delayed" and (provider is None and not _specific(status, diagnostic)):
         reason = R.EXPIRED
     temporary = status.startswith("4") or (not status and reply_code.startswith("4"))
     return reason.value, reason in PERMANENT_REASONS and not temporary
