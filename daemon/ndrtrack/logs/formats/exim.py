@@ -27,6 +27,7 @@ _NATIVE = re.compile(
 _LINE = re.compile(rf"(?:({_ID}) )?(.*)", re.S)
 _FLAG = re.compile(r"(<=|=>|->|\*>|\*\*|==) (\S+)(?: <([^>]*)>)?(.*)", re.S)
 _HOST = re.compile(r"\bH=(?:([^\s\[(]+) ?)?(?:\(([^)]*)\) ?)?\[([0-9A-Fa-f:.]+)\]")
+_BARE_HOST = re.compile(r"for (?:([^\s\[(]+) )?(?:\([^)]*\) )?\[([0-9A-Fa-f:.]+)\]")
 _FIELD = re.compile(r"\b(id|R|T|C|S|P|U)=(\"(?:[^\"\\]|\\.)*\"|\S+)")
 _REJECT = re.compile(
     r"(?:.*?\bF=<([^>]*)> )?(?:temporarily )?rejected (RCPT <([^>]*)>|MAIL FROM:?\s*<([^>]*)>|"
@@ -66,10 +67,8 @@ class Exim(LogFormat):
         def read(line: str) -> Envelope | None:
             m = _NATIVE.match(line)
             if m is None:
-                last = state.get("at")
-                if last is not None and (line[:1] in (" ", "\t") or ": " in line[:40]):
-                    return Envelope(last, host, "exim", "+", line, source)
-                return None
+                last = state.get("at")  # reject log: the refused message's header lines
+                return None if last is None else Envelope(last, host, "exim", "+", line, source)
             stamp, zone, pid, text = m.groups()
             try:
                 at = clock.iso(stamp.replace(" ", "T") + (_zone(zone) if zone else ""))
@@ -90,8 +89,10 @@ def _zone(zone: str) -> str:
 
 def _client(text: str) -> dict[str, str]:
     m = _HOST.search(text)
-    if m is None:
-        return {}
+    if m is None:  # "authenticator failed for name [ip]:port"
+        bare = _BARE_HOST.search(text)
+        return {} if bare is None else {"client_host": bare.group(1) or "",
+                                        "client_ip": bare.group(2)}
     return {"client_host": m.group(1) or "", "helo": m.group(2) or "", "client_ip": m.group(3)}
 
 

@@ -2,8 +2,8 @@
 
 Lines look like ``postfix/<service>[pid]: <QID>: key=value, ...`` (the service may carry an
 instance prefix: ``postfix/submission/smtpd``, ``postfix-out/smtp``).  Queue ids are either
-short (upper-case hex) or long (``enable_long_queue_ids``: 10 base-52 characters, ``z``, the
-inode).  What a trace needs:
+short (upper-case hex) or long (``enable_long_queue_ids``: the time in base 52, ``z``, the
+inode in base 51 — which has no ``z``).  What a trace needs:
 
 - smtpd ``QID: client=host[ip]`` starts a message received by SMTP; pickup ``QID: uid= from=``
   one submitted locally (also content-filter re-injection arrives through smtpd).
@@ -28,30 +28,31 @@ from ndrtrack.logs.formats._base import Event, LogFormat, event, reply_codes
 from ndrtrack.logs.syslog import Envelope
 
 _QID = re.compile(
-    r"([0-9A-F]{6,14}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]{10}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+)"
+    r"([0-9A-F]{5,24}|[0-9A-Za-z]{8,12}z[0-9A-Za-y]{1,10})"
     r": ")
 _DELIVERY = re.compile(
-    r"to=<([^>]*)>,(?: orig_to=<([^>]*)>,)? relay=([^,]*),(?: conn_use=\d+,)? delay=([^,]*),"
-    r" delays=([^,]*), dsn=([^,]*), status=(\S+)(?: \((.*)\))?$", re.S)
-_QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]{5,20})\b")
-_FROM = re.compile(r"from=<([^>]*)>(?:, size=(\d+), nrcpt=(\d+))?(?:, status=(\S+))?")
+    r"to=<?([^>,]*)>?,(?: orig_to=<?([^>,]*)>?,)? relay=([^,]*),.*? dsn=([^,]*),"
+    r" status=(\S+)(?: \((.*)\))?$", re.S)
+_QUEUED_AS = re.compile(r"(?:queued|forwarded) as ([0-9A-Za-z]{5,20})\b")
+_REMOTE = re.compile(r"(?:host (\S+) (?:said|refused to talk to me): |conversation with (\S+)"
+                     r" timed out |lost connection with (\S+) )(.*)$", re.S)
+_FROM = re.compile(r"from=<?([^>,\s]*)>?(?:, size=(\d+), nrcpt=(\d+))?(?:, status=([^,\s]+))?")
 _CLIENT = re.compile(r"client=([^\[,]*)\[([^\]]*)\]")
-_MSGID = re.compile(r"(?:resent-)?message-id=<?([^>\s]*)>?")
+_MSGID = re.compile(r"(?:resent-)?message-id=(?:<([^>]*)>|(.*))$", re.S)
 _UID = re.compile(r"uid=(\d+) from=<([^>]*)>")
 _NOTIFY = re.compile(r"(sender|postmaster) (non-delivery|delay|delivery status|success) "
                      r"notification: (\S+)")
 _ACTION = re.compile(
     r"(reject|milter-reject|milter-discard|milter-hold|hold|discard|filter|redirect|"
     r"reject_warning|warn): (\S+(?: \S+)?) from ([^\[\s]*)\[([^\]]*)\](?::\d+)?:? (.*?)"
-    r";,? from=<([^>]*)>(?:,? to=<([^>]*)>)?(?:,? proto=(\S+?),?)?(?: helo=<([^>]*)>)?(?:: (.*))?$",
-    re.S)
+    r"(?:;(?:,? from=<([^>]*)>)?(?:,? to=<([^>]*)>)?(?:,? proto=(\S+?),?)?(?: helo=<([^>]*)>)?"
+    r"(?:: (.*))?)?$", re.S)
+_PROXY = re.compile(r"(proxy-accept|proxy-reject): (\S+): (.*?); from=<([^>]*)>"
+                    r"(?: to=<([^>]*)>)?(?: proto=(\S+))?(?: helo=<([^>]*)>)?", re.S)
+_HOST_IP = re.compile(r"([^\[\s]*)\[([0-9A-Fa-f:.]+)\]")
+_DNSBL_ADDR = re.compile(r"addr ([0-9A-Fa-f:.]+) listed")
 _CONNECT = re.compile(r"(connect|disconnect) from ([^\[\s]*)\[([^\]]*)\]")
 _LOST = re.compile(r"lost connection after (\S+) from ([^\[\s]*)\[([^\]]*)\]")
-_PSCREEN = re.compile(r"(CONNECT from|PASS NEW|PASS OLD|DISCONNECT|PREGREET \d+ after \S+ from|"
-                      r"HANGUP after \S+ from|DNSBL rank \d+ for|COMMAND \S+ \S+ after \S+ from|"
-                      r"BARE NEWLINE from|NON-SMTP COMMAND from|WHITELISTED|BLACKLISTED|"
-                      r"ALLOWLISTED|DENYLISTED|WHITELIST VETO|PASS|FAIL) ?\[([^\]]*)\]")
-
 #: message prefixes (after any queue id) of lines that are understood but trace nothing
 _NOISE = ("warning:", "statistics:", "daemon started", "terminating on signal", "reload",
           "starting the Postfix", "stopping the Postfix", "refreshing the Postfix",
@@ -67,7 +68,14 @@ _NOISE = ("warning:", "statistics:", "daemon started", "terminating on signal", 
           "hostname ", "address not listed", "addr ", "input attribute", "cannot ",
           "unable to ", "using backwards-compatible", "status=deferred", "max ",
           "auto_clnt_", "vstream_", "mail_queue_enter", "Unable to ", "unexpected ",
-          "query ", "initializing ")
+          "query ", "initializing ", "bare <LF>", "discarding EHLO", "Released from",
+          "SSL_connect", "skipped", "lost connection after", "timeout after", "too many ",
+          "improper command", "NOQUEUE: ", "Anonymous TLS", "proxy-", "reject: ", "addr ")
+
+
+_QUIET_PROGRAMS = ("/anvil", "/master", "/postfix-script", "/tlsmgr", "/scache", "/postlogd",
+                   "/postsuper", "/postqueue", "/sendmail", "/postdrop", "/verify",
+                   "/trivial-rewrite", "/tlsproxy", "/dnsblog", "/proxymap", "/flush")
 
 
 class Postfix(LogFormat):
@@ -81,15 +89,19 @@ class Postfix(LogFormat):
         if m is not None:
             qid = m.group(1)
             rest = msg[m.end():]
-            handler = _BY_PREFIX.get(rest[:4])
+            handler = _BY_PREFIX.get(rest[:3])
             if handler is not None:
-                ev = handler(env, qid, rest)
-                if ev is not None:
-                    return ev
+                return handler(env, qid, rest)  # None: a known line kind, but malformed
             action = _ACTION.match(rest)
             if action is not None:
                 return _action(env, qid, action)
+            if rest.startswith("proxy-"):
+                return _proxy(env, qid, rest)
             return event(env, "postfix", "note", queue_id=qid)
+        if msg.startswith("warning: "):
+            w = _QID.match(msg, 9)
+            if w is not None:  # "warning: QID: ..." belongs to that message's timeline
+                return event(env, "postfix", "warning", queue_id=w.group(1))
         if msg.startswith("NOQUEUE: "):
             action = _ACTION.match(msg, 9)
             if action is not None:
@@ -102,10 +114,10 @@ def _delivery(env: Envelope, qid: str, rest: str) -> Event | None:
     m = _DELIVERY.match(rest)
     if m is None:
         return None
-    to, orig, relay, _delay, _delays, dsn, status, reply = m.groups()
+    to, orig, relay, dsn, status, reply = m.groups()
     reply = reply or ""
     related = ""
-    if "queued as" in reply:
+    if " as " in reply:
         q = _QUEUED_AS.search(reply)
         related = q.group(1) if q else ""
     return event(env, "postfix", "delivery", queue_id=qid, recipient=to,
@@ -135,7 +147,8 @@ def _message_id(env: Envelope, qid: str, rest: str) -> Event | None:
     m = _MSGID.match(rest)
     if m is None or rest.startswith("resent"):
         return None if m is None else event(env, "postfix", "note", queue_id=qid)
-    return event(env, "postfix", "message-id", queue_id=qid, message_id=m.group(1))
+    return event(env, "postfix", "message-id", queue_id=qid,
+                 message_id=(m.group(1) if m.group(1) is not None else m.group(2)).strip())
 
 
 def _removed(env: Envelope, qid: str, rest: str) -> Event | None:
@@ -159,6 +172,17 @@ def _notify(env: Envelope, qid: str, rest: str) -> Event | None:
                  status=m.group(2))
 
 
+def _remote(env: Envelope, qid: str, rest: str) -> Event | None:
+    """``host mx[ip] said: 450 4.7.1 … (in reply to RCPT TO command)``: the remote's words."""
+    m = _REMOTE.match(rest)
+    if m is None:
+        return event(env, "postfix", "note", queue_id=qid)
+    relay = m.group(1) or m.group(2) or m.group(3)
+    _code, dsn = reply_codes(m.group(4))
+    return event(env, "postfix", "remote-reply", queue_id=qid, relay=relay, reply=m.group(4),
+                 dsn=dsn)
+
+
 def _action(env: Envelope, qid: str, m: re.Match[str]) -> Event:
     action, stage, host, ip, reply, sender, rcpt, _proto, helo, tail = m.groups()
     if tail and not reply[:1].isdigit():  # cleanup: "reject: header ...; from=..: 5.7.1 text"
@@ -176,9 +200,26 @@ _ACTION_STATUS = {"reject": "rejected", "milter-reject": "rejected", "milter-dis
                   "warn": "warned"}
 
 _BY_PREFIX: dict[str, Callable[[Envelope, str, str], Event | None]] = {
-    "to=<": _delivery, "from": _from, "clie": _client, "mess": _message_id,
-    "rese": _message_id, "remo": _removed, "uid=": _pickup, "send": _notify, "post": _notify,
+    "to=": _delivery, "fro": _from, "cli": _client, "mes": _message_id,
+    "res": _message_id, "rem": _removed, "uid": _pickup, "sen": _notify, "pos": _notify,
+    "hos": _remote, "con": _remote, "los": _remote,
 }
+
+
+def _proxy(env: Envelope, qid: str, rest: str) -> Event | None:
+    """smtpd as a before-queue content filter proxy: the filter's verdict at end of data."""
+    m = _PROXY.match(rest)
+    if m is None:
+        return None
+    action, _stage, reply, sender, rcpt, _proto, helo = m.groups()
+    _code, dsn = reply_codes(reply)
+    q = _QUEUED_AS.search(reply)
+    if action == "proxy-reject":
+        return event(env, "postfix", "reject", queue_id=qid, sender=sender, helo=helo or "",
+                     reply=reply, dsn=dsn, status="rejected")
+    return event(env, "postfix", "note", queue_id=qid, sender=sender, helo=helo or "",
+                 reply=reply, dsn=dsn, related_id=q.group(1) if q else "",
+                 recipient="" if rcpt is None else "")
 
 
 def _no_queue_id(env: Envelope, msg: str) -> Event | None:
@@ -190,12 +231,18 @@ def _no_queue_id(env: Envelope, msg: str) -> Event | None:
         m = _LOST.match(msg)
         if m is not None:
             return event(env, "postfix", "lost", client_host=m.group(2), client_ip=m.group(3))
-    if msg.startswith(_NOISE) or env.program.endswith(("/anvil", "/master", "/postfix-script",
-                                                       "/tlsmgr", "/scache", "/postlogd")):
-        return event(env, "postfix", "info")
-    m = _PSCREEN.match(msg)
-    if m is not None:
-        return event(env, "postfix", "postscreen", client_ip=m.group(2))
+    if msg.startswith(_NOISE) or env.program.endswith(_QUIET_PROGRAMS):
+        client = _HOST_IP.search(msg) if "[" in msg else _DNSBL_ADDR.match(msg)
+        if client is None:
+            return event(env, "postfix", "info")
+        if client.re is _DNSBL_ADDR:
+            return event(env, "postfix", "info", client_ip=client.group(1))
+        return event(env, "postfix", "info", client_host=client.group(1),
+                     client_ip=client.group(2))
+    if msg[:1].isupper() and "[" in msg:  # postscreen/tlsproxy verdicts: "WORDS [ip]:port"
+        m = _HOST_IP.search(msg)
+        if m is not None:
+            return event(env, "postfix", "postscreen", client_ip=m.group(2))
     return None
 
 
