@@ -79,7 +79,7 @@ service imap-login {{
 class Dovecot:
     """A private Dovecot instance (start/stop) and a few IMAP helpers for the tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_conf: str = "") -> None:
         self.binary = require_binary("dovecot")
         openssl = require_binary("openssl")
         require_root()
@@ -100,7 +100,7 @@ class Dovecot:
         self.conf = self.root / "dovecot.conf"
         self.conf.write_text(CONF.format(root=self.root, uid=mail_user.pw_uid,
                                          gid=mail_user.pw_gid, imap_port=self.imap_port,
-                                         imaps_port=self.imaps_port))
+                                         imaps_port=self.imaps_port) + extra_conf)
         self.process: subprocess.Popen[bytes] | None = None
         self._next_user = iter(USERS)
 
@@ -162,13 +162,13 @@ class Dovecot:
             imap.logout()
 
     def folder(self, user: str, folder: str = "INBOX") -> dict[int, tuple[bytes, bytes]]:
-        """UID → (flags, message) of what the folder holds now (deleted ones excluded)."""
+        """UID → (flags, message) of everything the folder holds now (\\Deleted ones too)."""
         imap = self.connect(user)
         try:
             typ, _ = imap.select(f'"{folder}"', readonly=True)
             if typ != "OK":
                 return {}
-            _, data = imap.uid("SEARCH", "UNDELETED")
+            _, data = imap.uid("SEARCH", "ALL")
             result = {}
             for uid in data[0].split():
                 _, parts = imap.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
@@ -191,9 +191,15 @@ def message(n: int, *, rcpt: str = "ndr-track@example.org", size: int = 0) -> by
             f"Message-ID: <ndr-{n}@mx{n}.example.org>\r\n\r\n{body}\r\n").encode()
 
 
-def running_dovecot() -> Iterator[Dovecot]:
+# What a server without RFC 6851 MOVE and RFC 4315 UIDPLUS advertises (Dovecot's list minus
+# those two): the poller must then COPY, flag \Deleted and EXPUNGE.
+PLAIN_IMAP4 = ("imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT "
+               "THREAD=REFERENCES MULTIAPPEND CHILDREN NAMESPACE LITERAL+ SPECIAL-USE\n")
+
+
+def running_dovecot(extra_conf: str = "") -> Iterator[Dovecot]:
     """Fixture body: a started Dovecot, stopped (and its directory removed) afterwards."""
-    server = Dovecot()
+    server = Dovecot(extra_conf)
     server.start()
     try:
         yield server

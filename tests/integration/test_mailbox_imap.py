@@ -7,11 +7,13 @@ import asyncio
 import dataclasses
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mailbox_lab import (
+    PLAIN_IMAP4,
     Captured,
     Dovecot,
     crash_poll,
@@ -31,6 +33,11 @@ pytestmark = pytest.mark.integration
 
 
 dovecot = pytest.fixture(running_dovecot, scope="module", name="dovecot")
+
+
+@pytest.fixture(scope="module")
+def plain_dovecot() -> Iterator[Dovecot]:
+    yield from running_dovecot(PLAIN_IMAP4)
 
 
 @pytest.fixture
@@ -193,3 +200,20 @@ def test_stop_cuts_a_server_that_never_answers(spool: Spool, security: str) -> N
 
         assert asyncio.run(asyncio.wait_for(scenario(), 30)) < 3
     assert poller.polls == 1 and poller.last_error.startswith(("connect_error", "tls_error"))
+
+
+@pytest.mark.parametrize("after", ["move", "delete"])
+def test_without_move_and_uidplus_copy_and_expunge(plain_dovecot: Dovecot, spool: Spool,
+                                                   after: str) -> None:
+    user, password = plain_dovecot.new_user()
+    sent = [message(n) for n in range(3)]
+    plain_dovecot.append(user, sent)
+    poller = poller_for(source_for(plain_dovecot, user, password, after=after), spool)
+    with plain_dovecot.connect(user) as imap:
+        _, caps = imap.capability()
+    assert b"MOVE" not in caps[0] and b"UIDPLUS" not in caps[0]
+    asyncio.run(drive(poller, polls=2))
+    assert sorted(e["message"] for e in spool_envelopes(spool.root)) == sorted(sent)
+    assert plain_dovecot.folder(user) == {}  # expunged, not just flagged \Deleted
+    moved = plain_dovecot.folder(user, "ndrtrack-processed")
+    assert sorted(m for _, m in moved.values()) == (sorted(sent) if after == "move" else [])
