@@ -81,6 +81,45 @@ def test_header_blocks_in_other_languages(text: str, sender: str, subject: str) 
     assert found.subject == subject
 
 
+def test_attribution_line_under_a_separator() -> None:
+    found = find_forward("hi\n\n-------- Пересылаемое сообщение --------\n"
+                         "28.10.2021, 12:46, \"Иван\" <ivan@ya.example>:\n\nПривет")
+    assert found is not None and found.style == "forward"
+    assert found.sender == '"Иван" <ivan@ya.example>' and found.date == "28.10.2021, 12:46"
+    assert found.body == "Привет"
+
+
+def test_label_and_value_on_separate_lines() -> None:
+    found = find_forward("From:\nJohn Doe <j@x.org>\nSent:\nMonday\nTo:\nb@y.org\n"
+                         "Subject:\nHello\n\nbody")
+    assert found is not None
+    assert (found.sender, found.date, found.subject, found.body) == (
+        "John Doe <j@x.org>", "Monday", "Hello", "body")
+
+
+def test_pasted_original_headers_keep_the_trace() -> None:
+    raw = (b"From: Bob <bob@corp.example>\nSubject: lost mail\n\nAs sent:\n\n"
+           b"Return-Path: <bob@corp.example>\nReceived: from mail.corp.example "
+           b"(mail.corp.example [192.0.2.10])\n\tby mx.other.example (Postfix) with ESMTPS id "
+           b"4XyZ1234AB\n\tfor <carol@other.example>; Mon, 2 Jan 2024 10:00:00 +0100\n"
+           b"Message-ID: <abc123@corp.example>\nFrom: Bob <bob@corp.example>\n"
+           b"To: Carol <carol@other.example>\nSubject: Offer\nDate: Mon, 2 Jan 2024 10:00:00 +0100"
+           b"\n\nDear Carol,\n")
+    inner = [layer for layer in iter_layers(parse_bytes_compat(raw)) if layer.depth][0]
+    assert inner.message.get("Message-ID") == "<abc123@corp.example>"
+    assert "192.0.2.10" in inner.message.get("Received")
+    assert header_text(inner.message, "Subject") == "Offer"
+
+
+def test_empty_plain_part_falls_back_to_html() -> None:
+    raw = (b"From: a@b.org\nSubject: Fwd\nContent-Type: multipart/alternative; boundary=A\n\n"
+           b"--A\nContent-Type: text/plain\n\n \n--A\nContent-Type: text/html\n\n"
+           b"<div>---------- Forwarded message ---------<br>From: X &lt;x@y.org&gt;<br>"
+           b"Date: Mon<br>Subject: S<br>To: z@y.org</div><div>body</div>\n--A--\n")
+    inner = [layer for layer in iter_layers(parse_bytes_compat(raw)) if layer.depth][0]
+    assert header_text(inner.message, "From") == "X <x@y.org>"
+
+
 def test_plain_text_with_colons_is_not_a_forward() -> None:
     text = "Hi team,\nNote: the meeting moved.\nTime: 10:00\nPlace: room 4\n\nBye"
     assert find_forward(text) is None

@@ -88,7 +88,7 @@ FORWARD_WORDS = (
     "preposla", "přeposílan", "přeposlan", "пересл", "переадрес", "encaminhad",
     "reencaminhad", "転送", "转发", "轉寄", "전달", "proslijeđ", "továbbított",
     "redirecționat", "iletil", "προωθ", "הועבר", "redir", "réexpédié", "edelleenlähet",
-    "videresendt", "välitetty", "пересланное", "препратено",
+    "videresendt", "välitetty", "пересыл", "препратено",
 )
 ORIGINAL_WORDS = (
     "original", "ursprüngliche", "originale", "oorspronkelijk", "ursprungligt",
@@ -219,7 +219,11 @@ def _read_block(lines: list[tuple[str, bool]], start: int) -> _Block | None:
         text = lines[i][0]
         hit = _field(text)
         if hit and hit[0] not in fields:
-            fields[hit[0]] = hit[1]
+            value = hit[1]
+            if not value and i + 1 < len(lines) and lines[i + 1][0] and not _next_is_field(
+                    lines, i + 1):
+                i, value = i + 1, lines[i + 1][0]  # "From:" and its value on the next line
+            fields[hit[0]] = value
             last, end, gap = hit[0], i + 1, 0
         elif hit:
             break
@@ -260,6 +264,18 @@ def _wrote_line(text: str) -> dict[str, str] | None:
     idx = rest.casefold().find(verb)
     date = (rest[:idx] + rest[idx + len(verb):]) if idx >= 0 else rest
     return {"from": sender, "date": _LEAD_WORD.sub("", date.strip(" ,:\t")).strip(" ,")}
+
+
+def _attribution(text: str) -> dict[str, str] | None:
+    """"28.10.2021, 12:46, "John" <j@x>:" right under a separator (Yandex, Mail.ru style)."""
+    if not text.endswith(":") or len(text) > 300:
+        return None
+    addr = _ADDRESS.search(text)
+    if addr is None:
+        return None
+    sender = _sender_around(text, addr.start(), addr.end())
+    date = text.replace(sender, " ").strip(" ,:\t")
+    return {"from": sender, "date": date}
 
 
 def _sender_around(text: str, start: int, end: int) -> str:
@@ -307,6 +323,9 @@ def _forward_at(lines, raw, i, line):  # type: ignore[no-untyped-def]
         block = _read_block(lines, j)
         if block:
             return kind, line, block.fields, block.end
+        attribution = _attribution(lines[j][0]) if j < len(lines) else None
+        if attribution is not None:
+            return kind, line, attribution, j + 1
         return None
     if _field(line) is not None:
         block = _read_block(lines, i)

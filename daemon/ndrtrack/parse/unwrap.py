@@ -219,8 +219,9 @@ def message_text(msg: Message, limit: int = MAX_TEXT) -> str:
             plain = part
         elif ctype == "text/html" and html_part is None:
             html_part = part
-    if plain is not None:
-        return decode_text(plain, limit)
+    text = decode_text(plain, limit) if plain is not None else ""
+    if text.strip() or html_part is None:
+        return text
     if html_part is not None:
         return html_to_text(decode_text(html_part, limit))
     return ""
