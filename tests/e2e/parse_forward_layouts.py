@@ -9,6 +9,7 @@ blocks follow the clients' real layouts (see tests/samples/forwards for real exa
 from __future__ import annotations
 
 import base64
+import struct
 from collections.abc import Callable
 from email.message import Message
 from email.parser import BytesParser
@@ -49,6 +50,36 @@ def eml_octet_stream(ndr: bytes) -> bytes:
                       "Content-Transfer-Encoding: base64\n"
                       "Content-Disposition: attachment; filename=\"bounce.eml\"",
                       base64.encodebytes(ndr).decode())
+
+
+def _tnef_object(level: int, attr: int, kind: int, data: bytes) -> bytes:
+    """One TNEF attribute: level, id, type, length, data, 16-bit byte-sum checksum."""
+    return (struct.pack("<BHHI", level, attr, kind, len(data)) + data
+            + struct.pack("<H", sum(data) & 0xFFFF))
+
+
+def winmail_dat(ndr: bytes) -> bytes:
+    """A minimal Outlook TNEF stream carrying the NDR as an ``.eml`` file attachment
+    (MS-OXTNEF: signature, key, message attributes, then per attachment the rendering
+    data that opens it, its title and its data)."""
+    message, attachment = 0x01, 0x02
+    return b"".join([
+        struct.pack("<IH", 0x223E9F78, 0x0001),
+        _tnef_object(message, 0x9006, 0x0008, struct.pack("<I", 0x00010000)),  # version
+        _tnef_object(message, 0x9007, 0x0006, struct.pack("<II", 1252, 0)),  # OEM codepage
+        _tnef_object(message, 0x8004, 0x0001, b"FW: bounce\0"),  # subject
+        _tnef_object(attachment, 0x9002, 0x0002, struct.pack("<HIIHH", 1, 0xFFFFFFFF, 0, 0, 0)),
+        _tnef_object(attachment, 0x8010, 0x0001, b"bounce.eml\0"),  # title
+        _tnef_object(attachment, 0x800F, 0x0006, ndr),  # data
+    ])
+
+
+def tnef_attachment(ndr: bytes) -> bytes:
+    return _multipart("FW: bounce", "Forwarded from Outlook.",
+                      "Content-Type: application/ms-tnef; name=\"winmail.dat\"\n"
+                      "Content-Transfer-Encoding: base64\n"
+                      "Content-Disposition: attachment; filename=\"winmail.dat\"",
+                      base64.encodebytes(winmail_dat(ndr)).decode())
 
 
 def nested_rfc822(ndr: bytes) -> bytes:
@@ -128,6 +159,7 @@ LAYOUTS: dict[str, Callable[[bytes], bytes]] = {
     "rfc822-base64": attached_rfc822_base64,
     "eml-octet-stream": eml_octet_stream,
     "rfc822-nested": nested_rfc822,
+    "tnef-winmail-dat": tnef_attachment,
     "inline-outlook": _inline(_outlook, "FW:"),
     "inline-outlook-de": _inline(_outlook_de, "WG:"),
     "inline-gmail": _inline(_gmail, "Fwd:"),
