@@ -86,7 +86,8 @@ def render(result: ParseResult, name: str) -> str:
     lines = [f"{name}: {KIND_WORDS.get(result.kind, result.kind.value)}"]
     if result.layer:
         who = f" forwarded by {result.forwarder}" if result.forwarder else ""
-        lines.append(f"Found {result.layer} layer(s) deep ({result.via}){who}.")
+        depth = "1 layer" if result.layer == 1 else f"{result.layer} layers"
+        lines.append(f"Found inside the message, {depth} down ({result.via}){who}.")
     bounce = result.bounce
     if bounce is not None:
         lines.extend(_bounce_lines(result))
@@ -98,9 +99,11 @@ def render(result: ParseResult, name: str) -> str:
             ("Date", original.date.isoformat() if original.date else ""),
             ("Message-ID", original.message_id)) if value)
         if original.received:
-            lines.append(f"  It carries {len(original.received)} Received: header(s); the first "
-                         f"server was {original.received[-1].from_host or 'unknown'}"
-                         f" [{original.received[-1].from_ip or '?'}].")
+            first = next((hop for hop in reversed(original.received)
+                          if hop.from_ip or hop.from_host), original.received[-1])
+            lines.append(f"  It carries {len(original.received)} Received: header(s); the "
+                         f"earliest named sending server is {first.from_host or 'unknown'}"
+                         f" [{first.from_ip or '?'}].")
     for error in result.errors:
         lines.append(f"(parse problem: {error})")
     return "\n".join(lines) + "\n"
