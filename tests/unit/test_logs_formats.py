@@ -143,7 +143,8 @@ def test_exim_logstash(line: str, expected: dict[str, str]) -> None:
      {"status": "bounced", "dsn": "5.1.1", "recipient": "unknown1@sink.test",
       "relay": "127.0.0.1[127.0.0.1]"}),
     ("2026-11-28 01:14:00 1xX70q-0006a5-2F == someone@down.test R=lab_routes T=remote_smtp "
-     "defer (111): Connection refused DT=0s", {"status": "deferred", "queue_id": "1xX70q-0006a5-2F"}),
+     "defer (111): Connection refused DT=0s",
+     {"status": "deferred", "queue_id": "1xX70q-0006a5-2F"}),
     ("2026-11-28 01:13:53 H=(client.bounces.test) [127.0.0.1] F=<sender-6@bounces.test> "
      "rejected RCPT <nosuchuser@example.test>: Unrouteable address",
      {"kind": "reject", "queue_id": "", "sender": "sender-6@bounces.test",

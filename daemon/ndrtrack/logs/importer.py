@@ -26,10 +26,10 @@ from ndrtrack.logs.ingest import Ingestor, LineReader
 from ndrtrack.logs.syslog import Clock
 from ndrtrack.store.base import Store
 
-_MAGIC: tuple[tuple[bytes, Callable[[BinaryIO], Any]], ...] = (
-    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)),
-    (b"BZh", lambda f: bz2.BZ2File(f)),
-    (b"\xfd7zXZ\x00", lambda f: lzma.LZMAFile(f)),
+_MAGIC: tuple[tuple[bytes, Callable[[str], Any]], ...] = (
+    (b"\x1f\x8b", lambda p: gzip.open(p, "rb")),
+    (b"BZh", lambda p: bz2.open(p, "rb")),
+    (b"\xfd7zXZ\x00", lambda p: lzma.open(p, "rb")),
 )
 SNIFF_LINES = 5
 
@@ -56,7 +56,8 @@ def open_log(path: str) -> BinaryIO:
     raw.seek(0)
     for magic, opener in _MAGIC:
         if head.startswith(magic):
-            return opener(raw)  # type: ignore[no-any-return]
+            raw.close()
+            return opener(path)  # type: ignore[no-any-return]
     return raw
 
 

@@ -238,10 +238,14 @@ def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:
             where.append("sender = ?")
             params.append(q.sender.strip("<>"))
     if q.recipient:
-        column, value = (("domain", q.recipient[1:].lower()) if q.recipient.startswith("@")
-                         else ("recipient", q.recipient.strip("<>")))
-        where.append(f"id IN (SELECT trace_id FROM log_recipients WHERE {column} = ?)")
-        params.append(value)
+        if q.recipient.startswith("@"):
+            where.append("id IN (SELECT trace_id FROM log_recipients WHERE domain = ?)")
+            params.append(q.recipient[1:].lower())
+        else:  # the address as sent, or as rewritten by an alias (orig_to)
+            where.append("id IN (SELECT trace_id FROM log_recipients WHERE recipient = ?"
+                         " UNION SELECT trace_id FROM log_recipients WHERE orig_recipient = ?"
+                         " COLLATE NOCASE AND orig_recipient != '')")
+            params += [q.recipient.strip("<>")] * 2
     if q.message_id:
         where.append("message_id = ?")
         params.append(q.message_id.strip().strip("<>"))

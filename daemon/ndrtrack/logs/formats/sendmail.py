@@ -52,7 +52,10 @@ class Sendmail(LogFormat):
             return _keyed(env, qid, rest)
         n = _NOTIFY.match(rest)
         if n is not None:
-            return event(env, "sendmail", "notification", queue_id=qid, related_id=n.group(1),
+            kind = "notification"
+            if n.group(2) == "return to sender" and n.group(3).startswith("Cannot send"):
+                kind = "expired"  # the queue lifetime ran out ("Cannot send message for 5 days")
+            return event(env, "sendmail", kind, queue_id=qid, related_id=n.group(1),
                          status=n.group(2))
         u = _USER.match(rest)
         if u is not None:
@@ -79,15 +82,18 @@ def _client_of(text: str) -> dict[str, str]:
 
 def _keyed(env: Envelope, qid: str, rest: str) -> Event:
     f = _fields(rest)
-    if "from" in f:
+    if "from" in f:  # logged when the SMTP transaction ends; nrcpts=0: nothing was accepted
         return event(env, "sendmail", "queued", queue_id=qid, sender=strip_brackets(f["from"]),
                      message_id=strip_brackets(f.get("msgid", "")),
+                     status="rejected" if f.get("nrcpts") == "0" else "",
                      **_client_of(f.get("relay", "")))
     if "to" in f:
         stat = f.get("stat", "")
         word = stat.split(" ", 1)[0].rstrip(":")
         status = _STAT.get(word, "bounced" if f.get("dsn", "").startswith("5") else
                            "deferred" if f.get("dsn", "").startswith("4") else "bounced")
+        if "mailer" not in f and word != "Sent":
+            status = "rejected"  # no mailer: refused while receiving (e.g. size after DATA)
         reply = f.get("reply", "") or (stat.partition(" ")[2].strip("() ") if word == "Sent"
                                        else stat)
         recipients = [strip_brackets(a) for a in f["to"].split(",")]

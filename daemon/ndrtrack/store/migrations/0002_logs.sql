@@ -49,6 +49,8 @@ CREATE TABLE log_recipients (
 ) WITHOUT ROWID;
 CREATE INDEX log_recipients_recipient ON log_recipients (recipient);
 CREATE INDEX log_recipients_domain ON log_recipients (domain);
+CREATE INDEX log_recipients_orig ON log_recipients (orig_recipient COLLATE NOCASE)
+    WHERE orig_recipient != '';
 
 -- Other ids a message is known by: the next hop's queue id, the NDR it caused, a filter's
 -- session and message ids, the MTA's queue id behind a filter.

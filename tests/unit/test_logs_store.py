@@ -1,0 +1,211 @@
+"""The index: merging across batches, queue-id reuse, the filter link, every search field,
+retention, and imports that add nothing the second time (plain and compressed)."""
+
+from __future__ import annotations
+
+import bz2
+import os
+import gzip
+import lzma
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLES
+from ndrtrack.logs.assemble import Assembler
+from ndrtrack.logs.importer import Importer
+from ndrtrack.logs.ingest import LineReader
+from ndrtrack.logs.syslog import Clock
+from ndrtrack.store.base import LogQuery, Store, open_store
+
+REF = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store("sqlite", str(tmp_path / "index.sqlite3"))
+    s.setup()
+    yield s
+    s.close()
+
+
+def _events(lines: list[str]) -> list[object]:
+    reader = LineReader(clock=Clock("UTC", REF))
+    events = [reader(line) for line in lines]
+    assert None not in events, lines
+    return events
+
+
+def pf(t: str, prog: str, text: str, host: str = "mx1") -> str:
+    return f"Nov 28 {t} {host} postfix/{prog}[1]: {text}"
+
+
+MESSAGE = [
+    pf("01:00:00", "smtpd", "1A2B3C4D5E: client=mail.example.org[192.0.2.10]"),
+    pf("01:00:01", "cleanup", "1A2B3C4D5E: message-id=<m1@example.org>"),
+    pf("01:00:01", "qmgr", "1A2B3C4D5E: from=<alice@example.org>, size=100, nrcpt=2 (queue active)"),
+    pf("01:00:02", "smtp", "1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25,"
+       " delay=1, delays=0/0/0.5/0.5, dsn=4.2.0, status=deferred (host mx.example.net"
+       "[198.51.100.7] said: 450 4.2.0 Greylisted (in reply to RCPT TO command))"),
+    pf("01:00:02", "local", "1A2B3C4D5E: to=<carol@corp.test>, orig_to=<c@corp.test>, relay=local,"
+       " delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)"),
+]
+LATER = [
+    pf("03:10:00", "smtp", "1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25,"
+       " delay=7800, delays=7799/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F5E6D7C8B)"),
+    pf("03:10:00", "qmgr", "1A2B3C4D5E: removed"),
+]
+
+
+def test_a_deferral_that_ends_in_a_later_batch_is_one_trace(store: Store) -> None:
+    store.add_events(_events(MESSAGE))  # type: ignore[arg-type]
+    (trace,) = store.search(LogQuery(sender="alice@example.org"))
+    assert trace.outcome == "deferred"
+    store.add_events(_events(LATER))  # type: ignore[arg-type]  # a fresh assembler: merged by id
+    (trace,) = store.search(LogQuery(sender="alice@example.org"))
+    assert trace.queue_ids == ("1A2B3C4D5E", "4F5E6D7C8B")
+    assert trace.message_id == "m1@example.org" and trace.client_ip == "192.0.2.10"
+    assert trace.client == "mail.example.org"
+    rcpts = {r.recipient: r for r in trace.recipients}
+    assert rcpts["bob@example.net"].status == "sent" and rcpts["bob@example.net"].dsn == "2.0.0"
+    assert rcpts["carol@corp.test"].orig_recipient == "c@corp.test"
+    assert trace.outcome == "sent"
+    assert [e.kind for e in trace.events][-2:] == ["delivery", "removed"]
+    assert trace.last_at == datetime(2026, 11, 28, 3, 10, tzinfo=UTC)
+
+
+def test_a_reused_queue_id_starts_a_new_trace(store: Store) -> None:
+    again = [pf("05:00:00", "pickup", "1A2B3C4D5E: uid=0 from=<root>"),
+             pf("05:00:00", "qmgr", "1A2B3C4D5E: from=<root@mx1>, size=10, nrcpt=1 (queue active)"),
+             pf("05:00:01", "qmgr", "1A2B3C4D5E: removed")]
+    store.add_events(_events(MESSAGE + LATER + again))  # type: ignore[arg-type]
+    traces = store.search(LogQuery(queue_id="1A2B3C4D5E"))
+    assert [t.sender for t in traces] == ["root@mx1", "alice@example.org"]  # newest first
+    assert len(traces[0].events) == 3
+
+
+def test_each_search_field(store: Store) -> None:
+    reject = pf("02:00:00", "smtpd", "NOQUEUE: reject: RCPT from spam.example.com[203.0.113.5]: "
+                "554 5.7.1 <x@corp.test>: Relay access denied; from=<s@spam.example.com> "
+                "to=<x@corp.test> proto=ESMTP helo=<spam.example.com>")
+    other = [line.replace("mx1", "mx2") for line in MESSAGE + LATER]
+    store.add_events(_events(MESSAGE + LATER + [reject] + other))  # type: ignore[arg-type]
+
+    def ids(**query: object) -> list[tuple[str, str]]:
+        return [(t.host, t.queue_ids[0] if t.queue_ids else "") for t in
+                store.search(LogQuery(**query))]  # type: ignore[arg-type]
+
+    both = [("mx2", "1A2B3C4D5E"), ("mx1", "1A2B3C4D5E")]
+    assert sorted(ids(message_id="<m1@example.org>")) == sorted(both)
+    assert ids(sender="@spam.example.com") == [("mx1", "")]
+    assert ids(sender="S@SPAM.example.com") == [("mx1", "")]  # case-insensitive
+    assert sorted(ids(recipient="@example.net")) == sorted(both)
+    assert sorted(ids(recipient="c@corp.test")) == sorted(both)  # as sent (orig_to)
+    assert sorted(ids(recipient="carol@corp.test")) == sorted(both)  # as delivered
+    assert sorted(ids(queue_id="4F5E6D7C8B")) == sorted(both)  # the next hop's id is a link
+    assert ids(client_ip="203.0.113.0/24") == [("mx1", "")]
+    assert sorted(ids(client_ip="192.0.2.10")) == sorted(both)
+    assert ids(client_ip="2001:db8::/32") == []
+    assert ids(client_host="example.com") == [("mx1", "")]
+    assert ids(client_host="spam.example.com") == [("mx1", "")]
+    assert ids(client_host="ample.com") == []  # a suffix of labels, not of characters
+    assert ids(status="rejected") == [("mx1", "")]
+    assert ids(host="mx2") == [("mx2", "1A2B3C4D5E")]
+    late = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+    assert ids(since=late, host="mx1") == [("mx1", "1A2B3C4D5E")]  # still being delivered then
+    assert ids(until=datetime(2026, 11, 28, 0, 59, tzinfo=UTC)) == []
+    assert len(ids(limit=1)) == 1
+    with pytest.raises(ValueError):
+        store.search(LogQuery(client_ip="not-an-ip"))
+
+
+def test_smtpf_message_links_to_the_mta_queue_id(store: Store) -> None:
+    lines = (SAMPLES / "logs" / "smtpf" / "mail.log").read_text().splitlines()
+    store.add_events(e for e in (LineReader(clock=Clock("UTC", REF))(line) for line in lines)
+                     if e is not None)  # type: ignore[misc]
+    (trace,) = store.search(LogQuery(queue_id="C89BB1A304"))  # the MTA's id from #304
+    assert trace.queue_ids[0] == "2AR1bZ2075400017mh"  # the filter's message (tid)
+    assert "2AR1bZ207540001700" in trace.queue_ids  # and the session id the replies quote
+    assert trace.sender == "app@ndrlab-corp.net" and trace.client_ip == "127.0.0.1"
+    assert trace.message_id == "20261128013735.020854@vm"
+    assert [(r.recipient, r.status) for r in trace.recipients] == [("bob@ndrlab-corp.net",
+                                                                    "sent")]
+    by_session = store.search(LogQuery(queue_id="2AR1bt207540003000"))  # two messages
+    assert sorted(t.message_id for t in by_session) == ["lab-multi-1@ndrlab-sender.net",
+                                                        "lab-multi-2@ndrlab-sender.net"]
+    multi2 = next(t for t in by_session if t.message_id.startswith("lab-multi-2"))
+    assert {r.recipient: r.status for r in multi2.recipients} == {
+        "dave@ndrlab-corp.net": "sent", "nosuchuser2@ndrlab-corp.net": "rejected"}
+    blocked = store.search(LogQuery(sender="blocked@ndrlab-sender.net"))
+    assert [t.outcome for t in blocked] == ["rejected"]
+    assert blocked[0].client_ip == "100.64.10.7"
+    grey = store.search(LogQuery(queue_id="2AR1bF207540000200"))
+    assert [t.outcome for t in grey] == ["deferred"]
+
+
+def test_purge_removes_old_traces_and_their_rows(store: Store) -> None:
+    store.add_events(_events(MESSAGE + LATER))  # type: ignore[arg-type]
+    assert store.purge(datetime(2026, 11, 28, 2, 0, tzinfo=UTC)) == 0  # still active at 03:10
+    assert store.purge(datetime(2026, 11, 29, tzinfo=UTC)) == 1
+    assert store.search(LogQuery()) == []
+    assert store.search(LogQuery(recipient="bob@example.net")) == []
+    assert store.search(LogQuery(queue_id="4F5E6D7C8B")) == []
+
+
+@pytest.mark.parametrize("compress", [None, gzip.open, bz2.open, lzma.open])
+def test_reimport_adds_nothing(store: Store, tmp_path: Path, compress: object) -> None:
+    src = SAMPLES / "logs" / "lab" / "postfix" / "postfix.log"
+    importer = Importer(store=store)
+    (first,) = importer.import_path(str(src))
+    assert first.lines == 518
+    count = len(store.search(LogQuery(limit=10_000)))
+    copy = tmp_path / "postfix.log.1.x"
+    if compress is None:
+        copy.write_bytes(src.read_bytes())
+    else:
+        with compress(copy, "wb") as out:  # type: ignore[operator]
+            out.write(src.read_bytes())
+    (again,) = Importer(store=store).import_path(str(copy))  # the rotated, compressed copy
+    assert again.lines == 0 and again.skipped_bytes == src.stat().st_size
+    assert len(store.search(LogQuery(limit=10_000))) == count
+
+
+def test_a_grown_file_adds_only_its_new_lines(store: Store, tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("\n".join(MESSAGE) + "\n")
+    Importer(store=store).import_path(str(log))
+    with log.open("a") as f:
+        f.write("\n".join(LATER) + "\n")
+    (result,) = Importer(store=store).import_path(str(log))
+    assert result.lines == 2
+    (trace,) = store.search(LogQuery(sender="alice@example.org"))
+    assert trace.outcome == "sent" and len(trace.events) == len(MESSAGE) + len(LATER)
+
+
+def test_directory_import_reads_rotated_files_oldest_first(store: Store, tmp_path: Path) -> None:
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "mail.log.1").write_text("\n".join(MESSAGE) + "\n")
+    (d / "mail.log").write_text("\n".join(LATER) + "\n")
+    old = datetime(2026, 11, 28, 2, 0).timestamp()
+    os.utime(d / "mail.log.1", (old, old))
+    results = Importer(store=store).import_path(str(d))
+    assert [Path(r.source).name for r in results] == ["mail.log.1", "mail.log"]
+    (trace,) = store.search(LogQuery(sender="alice@example.org"))
+    assert trace.outcome == "sent"
+
+
+def test_assembler_memory_stays_bounded() -> None:
+    assembler = Assembler(idle_seconds=60)
+    reader = LineReader(clock=Clock("UTC", REF))
+    start = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
+    for i in range(300):
+        t = (start + timedelta(seconds=i)).strftime("%H:%M:%S")
+        ev = reader(pf(t, "smtpd", f"{i:010X}: client=a[192.0.2.1]"))  # never finished
+        assert ev is not None
+        assembler.feed(ev)
+        if i % 50 == 49:
+            assembler.drain()
+    assert len(assembler) <= 61 + 50
