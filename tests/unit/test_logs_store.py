@@ -4,9 +4,9 @@ retention, and imports that add nothing the second time (plain and compressed)."
 from __future__ import annotations
 
 import bz2
-import os
 import gzip
 import lzma
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,16 +45,17 @@ def pf(t: str, prog: str, text: str, host: str = "mx1") -> str:
 MESSAGE = [
     pf("01:00:00", "smtpd", "1A2B3C4D5E: client=mail.example.org[192.0.2.10]"),
     pf("01:00:01", "cleanup", "1A2B3C4D5E: message-id=<m1@example.org>"),
-    pf("01:00:01", "qmgr", "1A2B3C4D5E: from=<alice@example.org>, size=100, nrcpt=2 (queue active)"),
-    pf("01:00:02", "smtp", "1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25,"
-       " delay=1, delays=0/0/0.5/0.5, dsn=4.2.0, status=deferred (host mx.example.net"
+    pf("01:00:01", "qmgr",
+       "1A2B3C4D5E: from=<alice@example.org>, size=100, nrcpt=2 (queue active)"),
+    pf("01:00:02", "smtp", "1A2B3C4D5E: to=<bob@example.net>,"
+       " relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.2.0, status=deferred (host mx.example.net"
        "[198.51.100.7] said: 450 4.2.0 Greylisted (in reply to RCPT TO command))"),
-    pf("01:00:02", "local", "1A2B3C4D5E: to=<carol@corp.test>, orig_to=<c@corp.test>, relay=local,"
-       " delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)"),
+    pf("01:00:02", "local", "1A2B3C4D5E: to=<carol@corp.test>, orig_to=<c@corp.test>,"
+       " relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)"),
 ]
 LATER = [
-    pf("03:10:00", "smtp", "1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25,"
-       " delay=7800, delays=7799/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F5E6D7C8B)"),
+    pf("03:10:00", "smtp", "1A2B3C4D5E: to=<bob@example.net>,"
+       " relay=mx.example.net[198.51.100.7]:25, delay=7800, delays=7799/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F5E6D7C8B)"),
     pf("03:10:00", "qmgr", "1A2B3C4D5E: removed"),
 ]
 
