@@ -141,3 +141,27 @@ def test_inline_dsn_text_becomes_a_report_again() -> None:
 def test_expected_json_is_well_formed() -> None:
     cases = json.loads((SAMPLES / "expected.json").read_text("utf-8"))
     assert {c["shape"] for c in cases} >= {"inline", "attachment", "tnef", "msg"}
+
+
+def test_bare_msg_file_is_unwrapped_like_an_attachment() -> None:
+    from ndrtrack.model import MessageKind
+    from ndrtrack.parse.api import parse_bytes
+
+    result = parse_bytes((SAMPLES / "MSGReader--EmailWithMsgAttachment.msg").read_bytes())
+    assert result.kind == MessageKind.RESENT and result.via == "msg"
+    assert result.original.subject == "Msg Attachment Test"  # the attached one, not the forward
+
+
+def test_bare_tnef_file_is_unwrapped() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+    from parse_forward_layouts import winmail_dat
+
+    from ndrtrack.model import MessageKind
+    from ndrtrack.parse.api import parse_bytes
+
+    dsn = (Path(__file__).resolve().parents[1] / "samples" / "lab-dsn"
+           / "postfix-failed-5.1.1-mixed_outcomes.eml").read_bytes()
+    result = parse_bytes(winmail_dat(dsn))
+    assert result.kind == MessageKind.BOUNCE and result.via == "tnef"

@@ -20,7 +20,14 @@ from typing import Any
 
 from ndrtrack.model import Bounce, MessageKind, OriginalMessage, to_jsonable
 from ndrtrack.parse.codes import Explanation, explain
-from ndrtrack.parse.unwrap import Layer, UnwrapLog, header_text, iter_layers, parse_bytes_compat
+from ndrtrack.parse.unwrap import (
+    CONTAINER_HEADER,
+    Layer,
+    UnwrapLog,
+    arrived,
+    header_text,
+    iter_layers,
+)
 
 NDR_KINDS = frozenset({MessageKind.BOUNCE, MessageKind.DELAYED, MessageKind.DELIVERED,
                        MessageKind.FEEDBACK, MessageKind.AUTOREPLY})
@@ -66,7 +73,7 @@ def parse_bytes(raw: bytes) -> ParseResult:
 
 def _parse(raw: bytes, errors: list[str]) -> ParseResult:
     decode = _decoder()
-    layers = list(iter_layers(parse_bytes_compat(raw), UnwrapLog(errors)))
+    layers = list(iter_layers(arrived(raw), UnwrapLog(errors)))
     # Deepest first (document order within a depth): the first NDR found wins, and the
     # outer layers, which only quote it, are not decoded at all in the common case.
     for layer in sorted(layers, key=lambda item: -item.depth):
@@ -78,7 +85,10 @@ def _parse(raw: bytes, errors: list[str]) -> ParseResult:
                 forwarder=layer.forwarder, errors=tuple(errors),
                 explanations=tuple(_explain(bounce)),
             )
-    embedded = next((layer for layer in layers if layer.depth > 0), None)
+    # The arrived message is never the "original"; a bare .msg/TNEF file *is* its first layer.
+    inner = [layer for layer in layers if layer.depth > 0]
+    skip = 1 if len(inner) > 1 and layers[0].message.get(CONTAINER_HEADER) else 0
+    embedded = inner[skip] if inner else None
     if embedded is not None:
         return ParseResult(
             kind=MessageKind.RESENT, original=_original(embedded), layer=embedded.depth,

@@ -42,6 +42,7 @@ PR_ATTACH_METHOD = 0x3705
 ATTACH_EMBEDDED_MSG = 5
 MAX_NESTING = 8
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+TNEF_MAGIC = b"\x78\x9f\x3e\x22"
 
 
 def message_from_props(props: dict[int, object], depth: int = 0) -> Message | None:
@@ -128,7 +129,7 @@ def _tnef_attachment(att: object, errors: list[str], depth: int) -> list[Message
     payload = getattr(att, "data", b"") or b""
     name = _text(props.get(PR_ATTACH_FILENAME)) or str(getattr(att, "name", ""))
     if props.get(PR_ATTACH_METHOD) == ATTACH_EMBEDDED_MSG:
-        inner = payload[16:] if payload[16:20] == b"\x78\x9f\x3e\x22" else payload
+        inner = payload[16:] if payload[16:20] == TNEF_MAGIC else payload
         return tnef_messages(inner, errors, depth + 1)
     if name.lower().endswith(".eml") or (payload and _looks_like_message(payload[:512])):
         return [BytesParser(policy=compat32).parsebytes(payload)]

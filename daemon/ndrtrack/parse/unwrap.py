@@ -76,6 +76,28 @@ def parse_bytes_compat(raw: bytes) -> Message:
     return BytesParser(policy=compat32).parsebytes(raw)
 
 
+CONTAINER_HEADER = "X-Ndrtrack-Container"
+CONTAINER_MAGIC = {
+    containers.OLE_MAGIC: ("application/vnd.ms-outlook", "message.msg"),
+    containers.TNEF_MAGIC: ("application/ms-tnef", "winmail.dat"),
+}
+
+
+def arrived(raw: bytes) -> Message:
+    """What arrived, as a message: a bare Outlook ``.msg`` or TNEF file (saved from Outlook
+    and handed to ``ndrtrack parse``) becomes a message carrying it, so the container is
+    unwrapped like an attachment; anything else is parsed as RFC 5322."""
+    for magic, (ctype, name) in CONTAINER_MAGIC.items():
+        if raw.startswith(magic):
+            msg = Message()
+            msg[CONTAINER_HEADER] = name
+            msg["Content-Type"] = f'{ctype}; name="{name}"'
+            msg["Content-Transfer-Encoding"] = "base64"
+            msg.set_payload(base64.encodebytes(raw).decode("ascii"))
+            return msg
+    return parse_bytes_compat(raw)
+
+
 def header_text(msg: Message, name: str) -> str:
     """A header decoded from RFC 2047 words, tolerant of broken charsets."""
     value = msg.get(name)
