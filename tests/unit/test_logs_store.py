@@ -48,14 +48,16 @@ MESSAGE = [
     pf("01:00:01", "qmgr",
        "1A2B3C4D5E: from=<alice@example.org>, size=100, nrcpt=2 (queue active)"),
     pf("01:00:02", "smtp", "1A2B3C4D5E: to=<bob@example.net>,"
-       " relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.2.0, status=deferred (host mx.example.net"
-       "[198.51.100.7] said: 450 4.2.0 Greylisted (in reply to RCPT TO command))"),
+       " relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.2.0,"
+       " status=deferred (host mx.example.net[198.51.100.7] said: 450 4.2.0 Greylisted"
+       " (in reply to RCPT TO command))"),
     pf("01:00:02", "local", "1A2B3C4D5E: to=<carol@corp.test>, orig_to=<c@corp.test>,"
        " relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)"),
 ]
 LATER = [
     pf("03:10:00", "smtp", "1A2B3C4D5E: to=<bob@example.net>,"
-       " relay=mx.example.net[198.51.100.7]:25, delay=7800, delays=7799/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F5E6D7C8B)"),
+       " relay=mx.example.net[198.51.100.7]:25, delay=7800, delays=7799/0/0.5/0.5, dsn=2.0.0,"
+       " status=sent (250 2.0.0 Ok: queued as 4F5E6D7C8B)"),
     pf("03:10:00", "qmgr", "1A2B3C4D5E: removed"),
 ]
 
