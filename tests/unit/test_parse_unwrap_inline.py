@@ -89,6 +89,15 @@ def test_attribution_line_under_a_separator() -> None:
     assert found.body == "Привет"
 
 
+def test_groupwise_and_mutt_openers() -> None:
+    found = find_forward("see below\n\n>>> Jan Novak <jan@x.cz> 01.02.2024 10:00 >>>\nAhoj\n")
+    assert found is not None
+    assert (found.sender, found.date, found.body) == ("Jan Novak <jan@x.cz>", "01.02.2024 10:00",
+                                                      "Ahoj")
+    mutt = find_forward("----- Forwarded message from Ann Lee <ann@x.org> -----\n\nhello\n")
+    assert mutt is not None and mutt.sender == "Ann Lee <ann@x.org>" and mutt.body == "hello"
+
+
 def test_label_and_value_on_separate_lines() -> None:
     found = find_forward("From:\nJohn Doe <j@x.org>\nSent:\nMonday\nTo:\nb@y.org\n"
                          "Subject:\nHello\n\nbody")

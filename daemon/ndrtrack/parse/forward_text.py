@@ -266,6 +266,21 @@ def _wrote_line(text: str) -> dict[str, str] | None:
     return {"from": sender, "date": _LEAD_WORD.sub("", date.strip(" ,:\t")).strip(" ,")}
 
 
+_GROUPWISE = re.compile(r"^[ \t]*>>>[ \t]*(.{3,200}?)[ \t]*>>>[ \t]*$")
+
+
+def _groupwise(raw_line: str) -> dict[str, str] | None:
+    """GroupWise: ``>>> John Doe <j@x.org> 01.02.2024 10:00 >>>`` opens the original."""
+    m = _GROUPWISE.match(raw_line[:MAX_LINE])
+    if m is None:
+        return None
+    addr = _ADDRESS.search(m.group(1))
+    if addr is None:
+        return None
+    sender = _sender_around(m.group(1), addr.start(), addr.end())
+    return {"from": sender, "date": m.group(1).replace(sender, " ").strip(" ,")}
+
+
 def _attribution(text: str) -> dict[str, str] | None:
     """"28.10.2021, 12:46, "John" <j@x>:" right under a separator (Yandex, Mail.ru style)."""
     if not text.endswith(":") or len(text) > 300:
@@ -312,6 +327,9 @@ def find_forward(text: str, *, outer_subject: str = "") -> InlineForward | None:
 
 def _forward_at(lines, raw, i, line):  # type: ignore[no-untyped-def]
     """(style, separator, fields, body_start) when a forward begins at line ``i``."""
+    groupwise = _groupwise(raw[i])
+    if groupwise is not None:
+        return "forward", raw[i].strip(), groupwise, i + 1
     kind = _separator_kind(line)
     if kind:
         glued = _glued_fields(line) if len(line) > 30 else []
@@ -326,6 +344,9 @@ def _forward_at(lines, raw, i, line):  # type: ignore[no-untyped-def]
         attribution = _attribution(lines[j][0]) if j < len(lines) else None
         if attribution is not None:
             return kind, line, attribution, j + 1
+        named = _ADDRESS.search(line) if kind == "forward" else None
+        if named is not None:  # mutt: "----- Forwarded message from A <a@x> -----"
+            return kind, line, {"from": _sender_around(line, named.start(), named.end())}, j
         return None
     if _field(line) is not None:
         block = _read_block(lines, i)
