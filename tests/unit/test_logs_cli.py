@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import os
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
