@@ -15,7 +15,9 @@ embedded message is a *re-sent original*: its headers and ``Received:`` chain ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from email.message import Message
 from typing import Any
 
 from ndrtrack.model import Bounce, MessageKind, OriginalMessage, to_jsonable
@@ -55,7 +57,8 @@ class ParseResult:
         return self.bounce.format if self.bounce is not None else ""
 
 
-def _decoder():  # type: ignore[no-untyped-def]
+def _decoder() -> Callable[[Message], Bounce]:
+    """The decoder, imported when first needed (it loads every format module)."""
     from ndrtrack.parse.decode import decode_message
 
     return decode_message

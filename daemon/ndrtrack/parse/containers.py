@@ -25,6 +25,7 @@ from email.message import Message
 from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 from email.utils import format_datetime
+from typing import Any
 
 PR_SUBJECT = 0x0037
 PR_SUBMIT_TIME = 0x0039
@@ -154,7 +155,7 @@ def msg_messages(data: bytes, errors: list[str], depth: int = 0) -> list[Message
         return []
 
 
-def _msg_storage(ole, prefix: list[str], errors: list[str], depth: int) -> list[Message]:  # type: ignore[no-untyped-def]
+def _msg_storage(ole: Any, prefix: list[str], errors: list[str], depth: int) -> list[Message]:
     props = _msg_props(ole, prefix, header=32 if not prefix else 24)
     found = [m for m in [message_from_props(props)] if m is not None]
     if depth >= MAX_NESTING:
@@ -177,7 +178,7 @@ def _msg_storage(ole, prefix: list[str], errors: list[str], depth: int) -> list[
     return found
 
 
-def _msg_props(ole, prefix: list[str], header: int) -> dict[int, object]:  # type: ignore[no-untyped-def]
+def _msg_props(ole: Any, prefix: list[str], header: int) -> dict[int, object]:
     """Variable-size properties from ``__substg1.0_*`` streams, times from the props stream."""
     props: dict[int, object] = {}
     for entry in ole.listdir(streams=True, storages=False):

@@ -177,7 +177,8 @@ def _separator_kind(text: str) -> str:
     intro = _COLON_INTRO.match(text)
     if sep is None and intro is None:
         return ""
-    words = (sep.group(2) if sep else intro.group(1)).casefold()  # type: ignore[union-attr]
+    words = (sep.group(2) if sep is not None else intro.group(1) if intro is not None else "")
+    words = words.casefold()
     if any(w in words for w in FORWARD_WORDS):
         return "forward"
     if any(w in words for w in ORIGINAL_WORDS) or ("message" in low and sep is not None):
@@ -318,14 +319,17 @@ def find_forward(text: str, *, outer_subject: str = "") -> InlineForward | None:
             continue
         found = _forward_at(lines, raw, i, line)
         if found is not None:
-            style, sep, fields, body_start = found
-            if style == "wrote" and any(text for text, _ in lines[:i]):
-                style = "reply"  # an attribution below the writer's own text: a reply
-            return _build(style, sep, fields, raw, lines, i, body_start, quoted, outer_subject)
+            if found[0] == "wrote" and any(text for text, _ in lines[:i]):
+                found = ("reply", *found[1:])  # attribution below the writer's own text
+            return _build(found, raw, lines, i, quoted, outer_subject)
     return None
 
 
-def _forward_at(lines, raw, i, line):  # type: ignore[no-untyped-def]
+Lines = list[tuple[str, bool]]  # (cleaned text, was quoted) per line
+Found = tuple[str, str, dict[str, str], int]  # style, separator, fields, first body line
+
+
+def _forward_at(lines: Lines, raw: list[str], i: int, line: str) -> Found | None:
     """(style, separator, fields, body_start) when a forward begins at line ``i``."""
     groupwise = _groupwise(raw[i])
     if groupwise is not None:
@@ -364,7 +368,9 @@ def _forward_at(lines, raw, i, line):  # type: ignore[no-untyped-def]
     return None
 
 
-def _build(style, sep, fields, raw, lines, start, body_start, quoted, outer_subject):  # type: ignore[no-untyped-def]
+def _build(found: Found, raw: list[str], lines: Lines, start: int, quoted: bool,
+           outer_subject: str) -> InlineForward:
+    style, sep, fields, body_start = found
     body = _body(lines, body_start)
     subject = fields.get("subject", "") or strip_forward_prefix(outer_subject)
     return InlineForward(
