@@ -31,6 +31,7 @@ from ndrtrack.parse.extract import (
     smtp_command,
     squeeze,
     text_parts,
+    typed_parts,
 )
 from ndrtrack.parse.headers import parse_date, queue_id_for
 
@@ -103,28 +104,25 @@ def status_text(part: Message) -> str:
 
 
 def own_parts(msg: Message) -> list[Message]:
-    """The message's parts in order, not descending into attached messages (the returned
-    original may itself be a bounce, whose report is not this one's)."""
-    parts: list[Message] = []
-    stack = [msg]
-    while stack:
-        part = stack.pop(0)
-        parts.append(part)
-        payload = part.get_payload()
-        if part.is_multipart() and isinstance(payload, list) and part.get_content_maintype() != "message":
-            stack[0:0] = [p for p in payload if isinstance(p, Message)]
-        elif part.get_content_type() in DSN_TYPES:
-            continue
-    return parts
+    """The message's own parts in order (see :func:`extract.typed_parts`)."""
+    return [part for part, _ in typed_parts(msg)]
 
 
 def find_status_parts(msg: Message) -> list[Message]:
     """Every delivery-status part (a forward of several reports has several), else a text part
-    that carries DSN fields, else nothing."""
+    that carries DSN fields, else nothing.  Kept on the message."""
+    cached = getattr(msg, "_ndrtrack_status_parts", None)
+    if cached is not None:
+        return cached
+    found = _status_parts(msg)
+    setattr(msg, "_ndrtrack_status_parts", found)
+    return found
+
+
+def _status_parts(msg: Message) -> list[Message]:
     found: list[Message] = []
     fallback = None
-    for part in own_parts(msg):
-        ctype = part.get_content_type()
+    for part, ctype in typed_parts(msg):
         if ctype in DSN_TYPES:
             found.append(part)
         elif fallback is None and ctype == "text/plain" and not part.is_multipart():
@@ -294,8 +292,8 @@ _TRANSCRIPT_MARK = re.compile(r"Transcript of session follows", re.I)
 def human_text(msg: Message) -> str:
     """The report's human-readable part, squeezed: the only explanation when the
     Diagnostic-Code is missing (Gmail's "Address not found", Exchange's friendly text)."""
-    for part in own_parts(msg):
-        if part.get_content_type() == "text/plain" and not part.is_multipart():
+    for part, ctype in typed_parts(msg):
+        if ctype == "text/plain" and not part.is_multipart():
             text = squeeze(decoded_payload(part))
             if _TRANSCRIPT_MARK.search(text):
                 return ""  # the format reads its transcript itself, line by line

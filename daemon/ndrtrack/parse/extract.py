@@ -22,6 +22,7 @@ ADDRESS = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
 _QUOTED_ADDRESS = re.compile(r'"[^"\r\n\\]{1,64}"@[A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9]')
+_CHARSET = re.compile(r"charset\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s;]+)", re.I)
 _TAGS = re.compile(r"<[^>]{0,2000}>")
 _ENTITY = {"&lt;": "<", "&gt;": ">", "&amp;": "&", "&nbsp;": " ", "&quot;": '"'}
 _ENTITIES = re.compile("|".join(_ENTITY))
@@ -55,7 +56,8 @@ def decoded_payload(part: Message) -> str:
     if raw is None:
         payload = part.get_payload()
         return payload if isinstance(payload, str) else ""
-    charset = part.get_content_charset() or "utf-8"
+    match = _CHARSET.search(str(part.get("Content-Type", "")))
+    charset = match.group(1).strip("\"'").lower() if match else "utf-8"
     try:
         return raw.decode(charset, "replace")
     except (LookupError, ValueError):
@@ -70,19 +72,34 @@ def html_to_text(html: str) -> str:
     return _ENTITIES.sub(lambda m: _ENTITY[m.group(0)], text)
 
 
-def text_parts(msg: Message, *, html: bool = True) -> list[str]:
-    """Texts of the message's own text parts, not descending into returned messages."""
-    found: list[str] = []
+def typed_parts(msg: Message) -> list[tuple[Message, str]]:
+    """(part, content type) for the message's own parts in order, kept on the message.
+
+    Attached messages are listed but not entered: the returned original may itself be a
+    bounce, and its parts are not this report's.  ``get_content_type`` scans the headers
+    each time, so it is asked once per part.
+    """
+    cached = getattr(msg, "_ndrtrack_typed", None)
+    if cached is not None:
+        return cached
+    found: list[tuple[Message, str]] = []
     stack = [msg]
     while stack:
         part = stack.pop(0)
         ctype = part.get_content_type()
-        if part.is_multipart():
-            if ctype == "message/rfc822" or ctype.startswith("message/"):
-                continue
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                stack[0:0] = [p for p in payload if isinstance(p, Message)]
+        found.append((part, ctype))
+        payload = part._payload  # noqa: SLF001 - the parsed tree, without get_payload's checks
+        if isinstance(payload, list) and not ctype.startswith("message/"):
+            stack[0:0] = [p for p in payload if isinstance(p, Message)]
+    setattr(msg, "_ndrtrack_typed", found)
+    return found
+
+
+def text_parts(msg: Message, *, html: bool = True) -> list[str]:
+    """Texts of the message's own text parts (see :func:`typed_parts`)."""
+    found: list[str] = []
+    for part, ctype in typed_parts(msg):
+        if isinstance(part._payload, list):  # noqa: SLF001
             continue
         if ctype in ("text/plain", "message/delivery-status") or ctype.startswith("multipart/") or (
             ctype == "text/html" and html
@@ -103,10 +120,9 @@ def body_text(msg: Message) -> str:
 
 def attached_original(msg: Message) -> OriginalMessage | None:
     """The returned message from a ``message/rfc822`` or ``text/rfc822-headers`` part."""
-    for part in msg.walk():
-        ctype = part.get_content_type()
+    for part, ctype in typed_parts(msg):
         if ctype in ("message/rfc822", "message/global"):
-            payload = part.get_payload()
+            payload = part._payload  # noqa: SLF001
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                 return original_from_headers(payload[0])
         elif ctype in ("text/rfc822-headers", "message/global-headers", "message/rfc822-headers"):

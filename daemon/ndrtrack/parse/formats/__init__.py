@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 from email.message import Message
 
-from ndrtrack.parse.formats._base import Format
+from ndrtrack.parse.formats._base import Format, head
 
 
 def _discover() -> tuple[Format, ...]:
@@ -31,7 +31,11 @@ REGISTRY: tuple[Format, ...] = _discover()
 BY_NAME: dict[str, Format] = {f.name: f for f in REGISTRY}
 
 
+_HINTED = tuple(f for f in REGISTRY if f.hints is not None)
+
+
 def candidates(msg: Message) -> list[Format]:
     """Every registered format, the ones hinted by From/Subject first."""
-    hinted = [f for f in REGISTRY if f.hinted(msg)]
+    text = head(msg)
+    hinted = [f for f in _HINTED if f.hints.search(text)]  # type: ignore[union-attr]
     return hinted + [f for f in REGISTRY if f not in hinted]
