@@ -69,6 +69,18 @@ def test_provider_codes_in_the_diagnostic_win(diagnostic: str, status: str, code
     assert (result.source, result.code, result.actor) == ("provider", code, actor)
 
 
+@pytest.mark.parametrize(("status", "diagnostic", "title"), [
+    # Registry meanings stand when a provider's reuse of the number is not evident:
+    ("5.1.10", "550 5.1.10 domain accepts no mail (null MX)", "Recipient address has null MX"),
+    ("5.7.27", "550 5.7.27 sender domain has null MX", "Sender address has null MX"),
+    ("4.4.5", "451 4.4.5 system congested, try later", "Mail system congestion"),
+])
+def test_registry_wins_when_no_provider_is_named(status: str, diagnostic: str,
+                                                 title: str) -> None:
+    result = explain(status, diagnostic[:3], diagnostic, "")
+    assert (result.source, result.title) == ("enhanced", title)
+
+
 def test_provider_rule_limited_to_its_mta() -> None:
     diagnostic = "452 4.2.2 mailbox over quota"
     assert provider_entry(diagnostic, "4.2.2", "mx.example.org") is None
