@@ -38,9 +38,13 @@ def test_every_sample_has_an_expectation() -> None:
     assert all(name in notice for name in on_disk)
 
 
+@pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
 @pytest.mark.parametrize("case", TEXT_CASES, ids=lambda c: c["file"])
-def test_inline_forward_recovers_the_inner_message(case: dict) -> None:
-    layers = [layer for layer in iter_layers(parse_bytes_compat(arriving(case))) if layer.depth]
+def test_inline_forward_recovers_the_inner_message(case: dict, crlf: bool) -> None:
+    raw = arriving(case).replace(b"\r\n", b"\n")
+    if crlf:
+        raw = raw.replace(b"\n", b"\r\n")
+    layers = [layer for layer in iter_layers(parse_bytes_compat(raw)) if layer.depth]
     if case.get("forward") is False:
         assert not layers or layers[0].via[-1] == "inline-reply"
         return
