@@ -146,7 +146,11 @@ def children(msg: Message, log: UnwrapLog) -> list[tuple[str, Message, InlineFor
             found.extend((via, child, None) for via, child in _attached(part, log))
         except Exception as exc:  # noqa: BLE001 - one broken part must not stop the others
             log.errors.append(f"unwrap: {part.get_content_type()}: {type(exc).__name__}: {exc}")
-    inline = _inline(msg)
+    try:
+        inline = _inline(msg)
+    except Exception as exc:  # noqa: BLE001 - a broken text part must not lose the attachments
+        log.errors.append(f"unwrap: inline: {type(exc).__name__}: {exc}")
+        inline = None
     if inline is not None:
         found.append(inline)
     return found
