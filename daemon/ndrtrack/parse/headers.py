@@ -171,26 +171,50 @@ def _addresses(values: list[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+_WANTED = frozenset({"return-path", "from", "to", "cc", "subject", "message-id", "date", "received"})
+MAX_HOPS = 50  # a Received chain longer than this is a loop or an attack, not a route
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _clean(value: object) -> str:
+    """A raw header value as text; bytes that were not UTF-8 become U+FFFD, not surrogates."""
+    text = str(value)
+    if _SURROGATE.search(text):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
+def _header_map(msg: Message) -> dict[str, list[str]]:
+    """The headers this module reads, by lowercased name, in one pass over the header list
+    (``Message.get`` rescans every header on each call)."""
+    found: dict[str, list[str]] = {}
+    for name, value in msg._headers:  # noqa: SLF001 - the raw list, read once
+        key = name.lower()
+        if key in _WANTED:
+            found.setdefault(key, []).append(_clean(value))
+    return found
+
+
 def original_from_headers(msg: Message) -> OriginalMessage:
     """The identity and route of a (returned or re-sent) message, from its header block."""
-    from_header = decode_words(msg.get("From"))
-    senders = _addresses([msg.get("Return-Path", ""), msg.get("From", "")])
-    sender = ""
-    return_path = _addresses([msg.get("Return-Path", "")])
-    if return_path:
-        sender = return_path[0]
-    elif senders:
-        sender = senders[0]
-    recipients = _addresses(msg.get_all("To", []) + msg.get_all("Cc", []))
-    message_id = decode_words(msg.get("Message-ID")).strip()
+    fields = _header_map(msg)
+
+    def first(name: str) -> str:
+        values = fields.get(name)
+        return values[0] if values else ""
+
+    return_path = _addresses([first("return-path")])
+    senders = return_path or _addresses([first("from")])
     return OriginalMessage(
-        message_id=message_id,
-        sender=sender,
-        recipients=recipients,
-        subject=decode_words(msg.get("Subject")),
-        date=parse_date(msg.get("Date")),
-        received=tuple(parse_received(str(v)) for v in msg.get_all("Received", [])),
-        from_header=from_header,
+        message_id=decode_words(first("message-id")).strip(),
+        sender=senders[0] if senders else "",
+        recipients=_addresses(fields.get("to", []) + fields.get("cc", [])),
+        subject=decode_words(first("subject")),
+        date=parse_date(first("date")),
+        received=tuple(parse_received(v) for v in fields.get("received", [])[:MAX_HOPS]),
+        from_header=decode_words(first("from")),
     )
 
 
