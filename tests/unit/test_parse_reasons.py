@@ -97,3 +97,51 @@ def test_pathological_text_is_fast_and_safe(diagnostic: str) -> None:
     reason, permanent = classify("5.9.9", "599", diagnostic, remote_mta="x" * 10_000)
     assert isinstance(reason, str) and isinstance(permanent, bool)
     assert time.perf_counter() - started < 0.5
+
+
+def _sample_texts() -> list[str]:
+    from pathlib import Path
+
+    from ndrtrack.parse.decode import decode_bytes
+    from ndrtrack.parse.extract import body_text
+
+    texts = []
+    folder = Path(__file__).resolve().parents[1] / "samples" / "bounces"
+    for path in sorted(folder.glob("*.eml")):
+        raw = path.read_bytes()
+        from email.parser import BytesParser
+        from email.policy import compat32
+
+        texts.append(body_text(BytesParser(policy=compat32).parsebytes(raw)))
+        texts.extend(s.diagnostic for s in decode_bytes(raw).statuses)
+    return texts
+
+
+def test_literal_gates_never_hide_a_match() -> None:
+    """Every rule or format pattern that matches a sample text has its gate literal in it."""
+    from ndrtrack.parse.formats import REGISTRY
+    from ndrtrack.parse.gate import Gated
+
+    patterns = [p for _, p in TEXT_RULES]
+    for fmt in REGISTRY:
+        patterns += [p for p in (getattr(fmt, "hints", None), getattr(fmt, "signature", None)) if p]
+    for text in _sample_texts():
+        low = text.lower()
+        for pattern in patterns:
+            gated = Gated(pattern)
+            target = low if pattern in [p for _, p in TEXT_RULES] else text
+            if pattern.search(target):
+                assert gated.search(target, low) is not None, pattern.pattern
+
+
+@pytest.mark.parametrize(("pattern", "literals"), [
+    (r"user unknown|no such (?:user|mailbox)", ("user unknown", "no such ")),
+    (r"mailbox (?:is )?full|quota", ("mailbox ", "quota")),
+    (r"e?-mail|x", ()),
+    (r"[a\]b]cdef|ghij", ("cdef", "ghij")),
+    (r"a{2,3}bcd|x\d{1,3}yz", ()),
+])
+def test_gate_literals(pattern: str, literals: tuple[str, ...]) -> None:
+    from ndrtrack.parse.gate import gate_literals
+
+    assert gate_literals(pattern) == literals

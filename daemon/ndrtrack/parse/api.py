@@ -22,6 +22,7 @@ from typing import Any
 
 from ndrtrack.model import Bounce, MessageKind, OriginalMessage, to_jsonable
 from ndrtrack.parse.codes import Explanation, explain
+from ndrtrack.parse.loose_dates import parse_loose_date
 from ndrtrack.parse.unwrap import (
     CONTAINER_HEADER,
     Layer,
@@ -106,6 +107,8 @@ def _original(layer: Layer) -> OriginalMessage:
     original = original_from_headers(layer.message)
     if not original.from_header:
         original = replace(original, from_header=header_text(layer.message, "From"))
+    if original.date is None:  # an inline forward keeps the date as the client showed it
+        original = replace(original, date=parse_loose_date(header_text(layer.message, "Date")))
     return original
 
 

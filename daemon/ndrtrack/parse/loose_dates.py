@@ -52,7 +52,10 @@ MAX_TEXT = 200
 _WORD = re.compile(r"[^\W\d_]+")
 _TIME = re.compile(r"(?<![\d.])(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?(?![\d.]*\d{4})"
                    r"(?:\s*([ap])\.?\s?m\.?(?![a-z]))?", re.IGNORECASE)
-_NUMERIC = re.compile(r"(?<!\d)(\d{1,4})[./-](\d{1,2})[./-](\d{2,4})(?!\d)")
+_NUMERIC = re.compile(  # a dotted date needs a 4-digit year, else "14.25.08" is a time
+    r"(?<!\d)(\d{1,4})(?:([/-]) ?(\d{1,2})\2 ?(\d{4}|\d{2})|\. ?(\d{1,2})\. ?(\d{4}))(?!\d)")
+_RFC5322 = re.compile(r"^(?:[A-Za-z]{3}, ?)?\d{1,2} [A-Za-z]{3} \d{2,4} \d{1,2}:\d{2}(?::\d{2})?"
+                      r"(?: [+-]\d{4}| [A-Z]{1,5})?(?: \(.{0,40}\))?$")
 _CJK = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _OFFSET = re.compile(r"(?:gmt|utc)?\s*([+-])(\d{1,2})(?::?(\d{2}))?(?!\d)", re.IGNORECASE)
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
@@ -64,10 +67,12 @@ def parse_loose_date(text: str) -> datetime | None:
     text = " ".join(text.split())[:MAX_TEXT]
     if not text:
         return None
-    try:
-        strict = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        strict = None
+    strict = None
+    if _RFC5322.match(text):  # parsedate is lenient: it would read "7:09 PM" as 07:09
+        try:
+            strict = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            strict = None
     if strict is not None:
         return strict if strict.tzinfo else strict.replace(tzinfo=UTC)
     found = _date_part(text)
@@ -95,24 +100,25 @@ def _date_part(text: str) -> tuple[tuple[int, int, int], str] | None:
 
 
 def _numeric(m: re.Match[str], text: str) -> tuple[int, int, int]:
-    a, b, c = (int(x) for x in m.groups())
-    if len(m.group(1)) == 4:
+    first, sep = m.group(1), m.group(2) or "."
+    a, b, c = int(first), int(m.group(3) or m.group(5)), int(m.group(4) or m.group(6))
+    if len(first) == 4:
         return a, b, c  # ISO 2021-10-28
     year = c + 2000 if c < 100 else c
-    us = re.search(r"\d\s*[ap]\.?\s?m\b", text, re.IGNORECASE) is not None and m.group(0)[
-        len(m.group(1))] == "/"
+    us = sep == "/" and re.search(r"\d\s*[ap]\.?\s?m\b", text, re.IGNORECASE) is not None
     if a > 12 or (not us and b <= 12):
         return year, b, a  # day first
     return year, a, b
 
 
 def _named(text: str) -> tuple[tuple[int, int, int], str] | None:
-    month = 0
+    """The last month name wins: weekdays come first and some share a stem ("mar." for
+    mardi, "maa-" for maandag/maanantai)."""
+    month, rest = 0, text
     for word in _WORD.finditer(text.casefold()):
-        month = _month_of(word.group(0))
-        if month:
-            rest = text[:word.start()] + " " + text[word.end():]
-            break
+        found = _month_of(word.group(0))
+        if found:
+            month, rest = found, text[:word.start()] + " " + text[word.end():]
     if not month:
         return None
     year = _YEAR.search(rest)

@@ -13,6 +13,7 @@ import pkgutil
 from email.message import Message
 
 from ndrtrack.parse.formats._base import Format, head
+from ndrtrack.parse.gate import Gated
 
 
 def _discover() -> tuple[Format, ...]:
@@ -31,11 +32,14 @@ REGISTRY: tuple[Format, ...] = _discover()
 BY_NAME: dict[str, Format] = {f.name: f for f in REGISTRY}
 
 
-_HINTED = tuple(f for f in REGISTRY if f.hints is not None)
+_HINTS: tuple[tuple[Format, Gated], ...] = tuple(
+    (f, Gated(f.hints)) for f in REGISTRY if f.hints is not None
+)
 
 
 def candidates(msg: Message) -> list[Format]:
     """Every registered format, the ones hinted by From/Subject first."""
     text = head(msg)
-    hinted = [f for f in _HINTED if f.hints.search(text)]  # type: ignore[union-attr]
+    low = text.lower()
+    hinted = [f for f, hint in _HINTS if hint.search(text, low)]
     return hinted + [f for f in REGISTRY if f not in hinted]

@@ -36,10 +36,13 @@ from ndrtrack.parse.extract import (
     smtp_command,
     squeeze,
 )
+from ndrtrack.parse.gate import Gated
 from ndrtrack.parse.headers import decode_words, original_from_text, queue_id_for
 
 _BODY_ATTR = "_ndrtrack_body"
 _HEAD_ATTR = "_ndrtrack_head"
+_LOWER_ATTR = "_ndrtrack_lower"
+_PREFIX = 8000  # signatures are looked for this far into the text
 
 def cached_body(msg: Message) -> str:
     """The message's first human-readable text, decoded once and kept on the message."""
@@ -57,6 +60,23 @@ def head(msg: Message) -> str:
         text = decode_words(msg.get("From")) + "\n" + decode_words(msg.get("Subject"))
         setattr(msg, _HEAD_ATTR, text)
     return text
+
+
+_SIGNATURES: dict[re.Pattern[str], Gated] = {}
+
+
+def signature_in(pattern: re.Pattern[str], msg: Message, limit: int) -> bool:
+    """Whether ``pattern`` occurs in the first ``limit`` characters of the message's text,
+    tested through its literal gate on a lowercased copy kept on the message."""
+    gated = _SIGNATURES.get(pattern)
+    if gated is None:
+        gated = _SIGNATURES[pattern] = Gated(pattern)
+    body = cached_body(msg)
+    lowered = getattr(msg, _LOWER_ATTR, None)
+    if lowered is None:
+        lowered = body[:_PREFIX].lower()
+        setattr(msg, _LOWER_ATTR, lowered)
+    return gated.search(body[:limit], lowered[:limit]) is not None
 
 
 class Format:
@@ -125,7 +145,7 @@ class TextFormat(Format):
     def detect(self, msg: Message) -> bool:
         if self.signature is None:
             return self.hinted(msg)
-        return bool(self.signature.search(cached_body(msg)[:4000]))
+        return signature_in(self.signature, msg, 4000)
 
     def text(self, msg: Message) -> str:
         return cached_body(msg)

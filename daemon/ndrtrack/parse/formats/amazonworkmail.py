@@ -12,7 +12,7 @@ from email.message import Message
 
 from ndrtrack.model import Bounce
 from ndrtrack.parse import dsn
-from ndrtrack.parse.formats._base import Format, cached_body
+from ndrtrack.parse.formats._base import Format, signature_in
 
 _SIGNATURE = re.compile(r"error occurred while trying to deliver the mail to the following", re.I)
 
@@ -23,8 +23,8 @@ class AmazonWorkMail(Format):
     hints = re.compile(r"amazonses\.com", re.I)
 
     def detect(self, msg: Message) -> bool:
-        return str(msg.get("X-Mailer", "")).startswith("Amazon WorkMail") or bool(
-            _SIGNATURE.search(cached_body(msg)[:2000]))
+        return str(msg.get("X-Mailer", "")).startswith("Amazon WorkMail") or signature_in(
+            _SIGNATURE, msg, 2000)
 
     def parse(self, msg: Message) -> Bounce | None:
         return dsn.parse_report(msg, format_name=self.name)

@@ -13,7 +13,7 @@ from email.message import Message
 
 from ndrtrack.model import Bounce, DeliveryStatus
 from ndrtrack.parse.extract import addresses_in_text, first_reply, first_status, squeeze
-from ndrtrack.parse.formats._base import Format, cached_body
+from ndrtrack.parse.formats._base import Format, cached_body, signature_in
 
 _ERROR = re.compile(r"Error message below:\s*(.*?)\s*Message details:", re.I | re.S)
 _RCPT = re.compile(r"^\s*RCPT TO:\s*(.+)$", re.I | re.M)
@@ -25,7 +25,7 @@ class ApacheJames(Format):
     hints = re.compile(r"post_master@", re.I)
 
     def detect(self, msg: Message) -> bool:
-        return bool(_ERROR.search(cached_body(msg)[:5000]))
+        return signature_in(_ERROR, msg, 5000)
 
     def parse(self, msg: Message) -> Bounce | None:
         text = cached_body(msg)

@@ -14,7 +14,7 @@ import re
 from typing import ClassVar
 
 from ndrtrack.parse import dsn
-from ndrtrack.parse.formats._base import TextFormat, cached_body
+from ndrtrack.parse.formats._base import TextFormat, signature_in
 
 
 class Postfix(TextFormat):
@@ -32,7 +32,7 @@ class Postfix(TextFormat):
     end = re.compile(r"^-{20,}\s*$|^Content-Description: Undelivered Message", re.I)
 
     def detect(self, msg):  # noqa: ANN001, ANN201
-        if self.signature.search(cached_body(msg)[:6000]):
+        if signature_in(self.signature, msg, 6000):
             return True
         part = dsn.find_status_part(msg)
         if part is None:

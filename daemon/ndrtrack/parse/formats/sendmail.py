@@ -17,7 +17,7 @@ from email.message import Message
 
 from ndrtrack.model import Bounce, DeliveryStatus
 from ndrtrack.parse.extract import first_status, squeeze
-from ndrtrack.parse.formats._base import TextFormat, cached_body
+from ndrtrack.parse.formats._base import TextFormat, cached_body, signature_in
 
 _TRANSCRIPT = re.compile(r"-{3,} ?Transcript of session follows -{3,}", re.I)
 _REPLY_LINE = re.compile(r"^(?:<<< ?)?([245]\d\d)(?:[ -]|$)")
@@ -41,7 +41,7 @@ class Sendmail(TextFormat):
                      r"Message header follows|Returned message)", re.I)
 
     def detect(self, msg):  # noqa: ANN001, ANN201
-        return bool(self.signature.search(cached_body(msg)[:8000]))
+        return signature_in(self.signature, msg, 8000)
 
     def parse(self, msg: Message) -> Bounce | None:
         """The DSN, completed from the transcript where its Diagnostic-Code says too little."""

@@ -1,0 +1,125 @@
+"""Literal gates for regular expressions: skip a regex scan that cannot succeed.
+
+Python's ``re`` has no literal prefilter for patterns that start with an alternation, so a
+rule such as ``user unknown|no such user|…`` is tried at every position of every text.
+Most rules and format signatures are alternations of phrases, and every match of such a
+pattern contains one of a few literals.  :func:`gate_literals` derives those literals from
+the pattern source (conservatively: a branch without a usable literal disables the gate) and
+:class:`Gated` tests them with ``in`` on the lowercased text before running the regex.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def lowered(pattern: str) -> str:
+    """``pattern`` with literals lowercased and escapes (``\\S``, ``\\D``…) kept as written."""
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        if pattern[index] == "\\":
+            out.append(pattern[index:index + 2])
+            index += 2
+            continue
+        out.append(pattern[index].lower())
+        index += 1
+    return "".join(out)
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index of the ``]`` closing the character class that opens at ``start``."""
+    index = start + 1
+    if index < len(pattern) and pattern[index] == "^":
+        index += 1
+    if index < len(pattern) and pattern[index] == "]":
+        index += 1
+    while index < len(pattern):
+        if pattern[index] == "\\":
+            index += 2
+            continue
+        if pattern[index] == "]":
+            return index
+        index += 1
+    return len(pattern)
+
+
+def _branches(pattern: str) -> list[str]:
+    """The top-level ``|`` branches of a pattern."""
+    branches, depth, start, index = [], 0, 0, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "[":
+            index = _class_end(pattern, index)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            branches.append(pattern[start:index])
+            start = index + 1
+        index += 1
+    branches.append(pattern[start:])
+    return branches
+
+
+def _literal(branch: str) -> str:
+    """The longest run of plain characters that every match of ``branch`` contains.
+
+    Only text outside groups, classes and escapes counts; a character followed by ``?``,
+    ``*`` or ``{`` is optional and is dropped from the run.
+    """
+    runs, run, depth, index = [], "", 0, 0
+    while index < len(branch):
+        char = branch[index]
+        if char == "\\" or char in "[().^$|":
+            runs.append(run)
+            run = ""
+            if char == "\\":
+                index += 1
+            elif char == "[":
+                index = _class_end(branch, index)
+            elif char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+        elif char in "?*{":
+            runs.append(run[:-1])
+            run = ""
+            if char == "{":
+                index = branch.find("}", index)
+                if index < 0:
+                    return ""
+        elif char == "+":
+            runs.append(run)
+            run = ""
+        elif depth == 0:
+            run += char
+        index += 1
+    runs.append(run)
+    return max(runs, key=len)
+
+
+def gate_literals(pattern: str) -> tuple[str, ...]:
+    """Literals of which every match contains one; () when a branch has none of 3+ chars."""
+    literals = tuple(_literal(branch) for branch in _branches(pattern))
+    return () if any(len(lit.strip()) < 3 for lit in literals) else literals
+
+
+class Gated:
+    """A compiled pattern and its gate; ``search`` takes the text and its lowercased form."""
+
+    __slots__ = ("pattern", "literals")
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        verbose = bool(pattern.flags & re.VERBOSE)
+        self.literals = () if verbose else gate_literals(lowered(pattern.pattern))
+
+    def search(self, text: str, lowered_text: str) -> re.Match[str] | None:
+        if self.literals and not any(literal in lowered_text for literal in self.literals):
+            return None
+        return self.pattern.search(text)
