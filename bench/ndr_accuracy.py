@@ -53,10 +53,15 @@ def predictions(bounce: Bounce) -> dict[str, dict[str, object]]:
     """recipient → predicted values for one decoded message."""
     found: dict[str, dict[str, object]] = {}
     for status in bounce.statuses:
-        found.setdefault(status.recipient.lower(), {
-            "status": status.status, "reply_code": status.reply_code,
-            "reason": status.reason, "permanent": status.permanent,
-        })
+        found.setdefault(
+            status.recipient.lower(),
+            {
+                "status": status.status,
+                "reply_code": status.reply_code,
+                "reason": status.reason,
+                "permanent": status.permanent,
+            },
+        )
     return found
 
 
@@ -69,8 +74,9 @@ def load_labels(path: Path) -> dict[str, list[dict[str, object]]]:
     return labels
 
 
-def score(folder: Path, labels: dict[str, list[dict[str, object]]], misses: list[str]) -> tuple[
-        dict[str, Tally], list[str]]:
+def score(
+    folder: Path, labels: dict[str, list[dict[str, object]]], misses: list[str]
+) -> tuple[dict[str, Tally], list[str]]:
     """Per-family tallies and the labelled files that gave no record."""
     families: dict[str, Tally] = defaultdict(Tally)
     silent: list[str] = []
@@ -86,14 +92,18 @@ def score(folder: Path, labels: dict[str, list[dict[str, object]]], misses: list
         for row in rows:
             got = predicted.get(str(row["recipient"]).lower())
             if got is None:
-                misses.append(f"{name}: missing recipient {row['recipient']} (got {sorted(predicted)})")
+                misses.append(
+                    f"{name}: missing recipient {row['recipient']} (got {sorted(predicted)})"
+                )
                 continue
             tally.matched += 1
             for key in FIELDS:
                 if got[key] == row[key]:
                     tally.right[key] += 1
                 else:
-                    misses.append(f"{name}: {key} want {row[key]!r} got {got[key]!r} [{bounce.format}]")
+                    misses.append(
+                        f"{name}: {key} want {row[key]!r} got {got[key]!r} [{bounce.format}]"
+                    )
         extra = set(predicted) - {str(r["recipient"]).lower() for r in rows}
         for recipient in sorted(extra):
             misses.append(f"{name}: extra recipient {recipient}")
@@ -101,18 +111,25 @@ def score(folder: Path, labels: dict[str, list[dict[str, object]]], misses: list
 
 
 def report(families: dict[str, Tally], silent: list[str], out=sys.stdout) -> dict[str, float]:  # noqa: ANN001
-    head = f"{'family':28} {'n':>4} {'prec':>6} {'rec':>6} {'f1':>6} {'status':>6} {'reply':>6} {'reason':>6} {'perm':>6}"
+    columns = ("prec", "rec", "f1", "status", "reply", "reason", "perm")
+    head = f"{'family':28} {'n':>4} " + " ".join(f"{c:>6}" for c in columns)
     print(head, file=out)
     total = Tally()
     for name, tally in sorted(families.items()):
         total.add(tally)
         s = tally.scores()
-        print(f"{name:28} {tally.labels:4} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} "
-              f"{s['status']:6.3f} {s['reply_code']:6.3f} {s['reason']:6.3f} {s['permanent']:6.3f}", file=out)
+        print(
+            f"{name:28} {tally.labels:4} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} "
+            f"{s['status']:6.3f} {s['reply_code']:6.3f} {s['reason']:6.3f} {s['permanent']:6.3f}",
+            file=out,
+        )
     s = total.scores()
     print("-" * len(head), file=out)
-    print(f"{'ALL':28} {total.labels:4} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} "
-          f"{s['status']:6.3f} {s['reply_code']:6.3f} {s['reason']:6.3f} {s['permanent']:6.3f}", file=out)
+    print(
+        f"{'ALL':28} {total.labels:4} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} "
+        f"{s['status']:6.3f} {s['reply_code']:6.3f} {s['reason']:6.3f} {s['permanent']:6.3f}",
+        file=out,
+    )
     print(f"files with no output: {len(silent)}", file=out)
     for line in silent:
         print(f"  {line}", file=out)

@@ -16,8 +16,6 @@ from ndrtrack.model import Bounce, MessageKind
 from ndrtrack.parse.decode import decode_bytes, decode_message
 from ndrtrack.parse.formats import REGISTRY
 
-
-
 FOLDER = Path(__file__).resolve().parents[1] / "samples" / "bounces"
 
 
@@ -46,7 +44,11 @@ def _check(bounce: Bounce, rows: list[dict]) -> None:
     for recipient, row in want.items():
         status = got[recipient]
         assert (status.status, status.reply_code, status.reason, status.permanent) == (
-            row["status"], row["reply_code"], row["reason"], row["permanent"]), recipient
+            row["status"],
+            row["reply_code"],
+            row["reason"],
+            row["permanent"],
+        ), recipient
 
 
 @pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
@@ -75,22 +77,27 @@ def test_registry_order_comes_from_the_formats_themselves() -> None:
     assert names[-1] == "text"  # the prose fallback is tried last
 
 
-@pytest.mark.parametrize("raw", [
-    b"",
-    b"\x00\xff\xfe garbage",
-    b"Subject: hello\n\nnot a bounce at all\n",
-    b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\n\n--x\n",
-    b"From: MAILER-DAEMON@example.org\nSubject: Undelivered Mail\n"
-    b"Content-Type: text/plain; charset=no-such-charset\nContent-Transfer-Encoding: base64\n\n!!!!\n",
-    b"Subject: =?utf-8?B?////?=\nFrom: =?x-unknown?Q?=FF?= <a@b>\n\n" + b"\xff" * 1000,
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\x00\xff\xfe garbage",
+        b"Subject: hello\n\nnot a bounce at all\n",
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\n\n--x\n",
+        b"From: MAILER-DAEMON@example.org\nSubject: Undelivered Mail\n"
+        b"Content-Type: text/plain; charset=no-such-charset\nContent-Transfer-Encoding: base64\n\n!!!!\n",
+        b"Subject: =?utf-8?B?////?=\nFrom: =?x-unknown?Q?=FF?= <a@b>\n\n" + b"\xff" * 1000,
+    ],
+)
 def test_junk_is_not_a_bounce_and_never_raises(raw: bytes) -> None:
     bounce = decode_bytes(raw)
     assert bounce.kind is MessageKind.NOT_A_BOUNCE
     assert bounce.statuses == ()
 
 
-def test_a_crashing_format_is_recorded_and_the_next_one_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crashing_format_is_recorded_and_the_next_one_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     postfix = next(f for f in REGISTRY if f.name == "postfix")
 
     def broken(msg):  # noqa: ANN001, ANN202
@@ -116,11 +123,18 @@ def test_decode_message_survives_a_message_that_breaks_while_being_read() -> Non
     assert bounce.errors
 
 
-@pytest.mark.parametrize(("name", "queue_id", "message_id"), [
-    ("lhost-exim-03.eml", "1P1cqy-0001Tl-9p", "<hogeuoiuadogalhg.dg9i09@example.jp>"),
-    ("lhost-sendmail-02.eml", "s1QB5ka0018055", "<C6625D0F-A302-4980-BEAB-2AF883EA0116@example.jp>"),
-    ("lhost-postfix-02.eml", "7874F1FB8E", ""),
-])
+@pytest.mark.parametrize(
+    ("name", "queue_id", "message_id"),
+    [
+        ("lhost-exim-03.eml", "1P1cqy-0001Tl-9p", "<hogeuoiuadogalhg.dg9i09@example.jp>"),
+        (
+            "lhost-sendmail-02.eml",
+            "s1QB5ka0018055",
+            "<C6625D0F-A302-4980-BEAB-2AF883EA0116@example.jp>",
+        ),
+        ("lhost-postfix-02.eml", "7874F1FB8E", ""),
+    ],
+)
 def test_returned_original_and_queue_id_are_read(name: str, queue_id: str, message_id: str) -> None:
     bounce = decode_bytes((FOLDER / name).read_bytes())
     assert bounce.queue_id == queue_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.parser import HeaderParser
 from email.policy import compat32
 
@@ -20,44 +20,76 @@ from ndrtrack.parse.headers import (
 JST = timezone(timedelta(hours=9))
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (  # Postfix
-        "from mx4.example.ed.jp (ah4.example.ed.jp [192.0.2.7]) by mx.example.or.jp (Postfix) "
-        "with ESMTPS id 94EC08061D30 for <a@example.or.jp>; Thu, 29 Apr 2011 23:34:45 +0900 (JST)",
-        dict(from_host="ah4.example.ed.jp", from_helo="mx4.example.ed.jp", from_ip="192.0.2.7",
-             by_host="mx.example.or.jp", protocol="ESMTPS", queue_id="94EC08061D30", tls=True,
-             at=datetime(2011, 4, 29, 23, 34, 45, tzinfo=JST)),
-    ),
-    (  # Exim
-        "from [203.0.113.1] (helo=[127.0.0.1]) by r2.example.org with esmtp (Exim 4.72) "
-        "(envelope-from <s@example.jp>) id 1P1cqy-0001Tl-9p for k@example.jp; Fri, 01 Oct 2010 19:28:55 +0900",
-        dict(from_host="", from_helo="[127.0.0.1]", from_ip="203.0.113.1", by_host="r2.example.org",
-             protocol="esmtp", queue_id="1P1cqy-0001Tl-9p", tls=False),
-    ),
-    (  # Sendmail
-        "from a27-9.smtp-out.us-west-2.amazonses.com (a27-9.smtp-out.us-west-2.amazonses.com "
-        "[54.240.27.9]) by aneyakoji.example.jp (V8/cf) with ESMTP id u9C4PW0Y007872 "
-        "for <s@example.jp>; Wed, 12 Oct 2016 13:25:32 +0900",
-        dict(from_host="a27-9.smtp-out.us-west-2.amazonses.com", from_ip="54.240.27.9",
-             by_host="aneyakoji.example.jp", protocol="ESMTP", queue_id="u9C4PW0Y007872"),
-    ),
-    (  # qmail
-        "(qmail 8888 invoked by uid 0); 29 Apr 2010 07:55:23 -0000",
-        dict(from_host="", from_ip="", by_host="", protocol="qmail",
-             at=datetime(2010, 4, 29, 7, 55, 23, tzinfo=timezone.utc)),
-    ),
-    (  # Google, with TLS comment
-        "from aneyakoji.example.jp (aneyakoji.example.jp. [192.0.2.36]) by mx.google.com with ESMTP "
-        "id h188si7155623pfe.48.2016.10.11.21.25.33 for <k@example.com> "
-        "(version=TLS1_2 cipher=ECDHE-RSA-AES128-GCM-SHA256 bits=128/128); Tue, 11 Oct 2016 21:25:34 -0700 (PDT)",
-        dict(from_host="aneyakoji.example.jp", from_ip="192.0.2.36", by_host="mx.google.com", tls=True),
-    ),
-    (  # IPv6 literal
-        "from mail.example.org (mail.example.org [IPv6:2001:db8::25]) by mx.example.net (Postfix) "
-        "with ESMTP id 4ABC; Mon, 1 Jan 2024 00:00:00 +0000",
-        dict(from_ip="2001:db8::25", by_host="mx.example.net", queue_id="4ABC"),
-    ),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (  # Postfix
+            "from mx4.example.ed.jp (ah4.example.ed.jp [192.0.2.7]) by mx.example.or.jp (Postfix) "
+            "with ESMTPS id 94EC08061D30 for <a@example.or.jp>; Thu, 29 Apr 2011 23:34:45 +0900 (JST)",
+            dict(
+                from_host="ah4.example.ed.jp",
+                from_helo="mx4.example.ed.jp",
+                from_ip="192.0.2.7",
+                by_host="mx.example.or.jp",
+                protocol="ESMTPS",
+                queue_id="94EC08061D30",
+                tls=True,
+                at=datetime(2011, 4, 29, 23, 34, 45, tzinfo=JST),
+            ),
+        ),
+        (  # Exim
+            "from [203.0.113.1] (helo=[127.0.0.1]) by r2.example.org with esmtp (Exim 4.72) "
+            "(envelope-from <s@example.jp>) id 1P1cqy-0001Tl-9p for k@example.jp; Fri, 01 Oct 2010 19:28:55 +0900",
+            dict(
+                from_host="",
+                from_helo="[127.0.0.1]",
+                from_ip="203.0.113.1",
+                by_host="r2.example.org",
+                protocol="esmtp",
+                queue_id="1P1cqy-0001Tl-9p",
+                tls=False,
+            ),
+        ),
+        (  # Sendmail
+            "from a27-9.smtp-out.us-west-2.amazonses.com (a27-9.smtp-out.us-west-2.amazonses.com "
+            "[54.240.27.9]) by aneyakoji.example.jp (V8/cf) with ESMTP id u9C4PW0Y007872 "
+            "for <s@example.jp>; Wed, 12 Oct 2016 13:25:32 +0900",
+            dict(
+                from_host="a27-9.smtp-out.us-west-2.amazonses.com",
+                from_ip="54.240.27.9",
+                by_host="aneyakoji.example.jp",
+                protocol="ESMTP",
+                queue_id="u9C4PW0Y007872",
+            ),
+        ),
+        (  # qmail
+            "(qmail 8888 invoked by uid 0); 29 Apr 2010 07:55:23 -0000",
+            dict(
+                from_host="",
+                from_ip="",
+                by_host="",
+                protocol="qmail",
+                at=datetime(2010, 4, 29, 7, 55, 23, tzinfo=UTC),
+            ),
+        ),
+        (  # Google, with TLS comment
+            "from aneyakoji.example.jp (aneyakoji.example.jp. [192.0.2.36]) by mx.google.com with ESMTP "
+            "id h188si7155623pfe.48.2016.10.11.21.25.33 for <k@example.com> "
+            "(version=TLS1_2 cipher=ECDHE-RSA-AES128-GCM-SHA256 bits=128/128); Tue, 11 Oct 2016 21:25:34 -0700 (PDT)",
+            dict(
+                from_host="aneyakoji.example.jp",
+                from_ip="192.0.2.36",
+                by_host="mx.google.com",
+                tls=True,
+            ),
+        ),
+        (  # IPv6 literal
+            "from mail.example.org (mail.example.org [IPv6:2001:db8::25]) by mx.example.net (Postfix) "
+            "with ESMTP id 4ABC; Mon, 1 Jan 2024 00:00:00 +0000",
+            dict(from_ip="2001:db8::25", by_host="mx.example.net", queue_id="4ABC"),
+        ),
+    ],
+)
 def test_received_dialects(value: str, expected: dict) -> None:
     hop = parse_received(value)
     for key, want in expected.items():
@@ -97,12 +129,15 @@ def test_original_from_text_stops_at_the_body() -> None:
     assert original.recipients == ()
 
 
-@pytest.mark.parametrize(("text", "queue_id"), [
-    ("250 2.0.0 Ok: queued as 4Bc1Xy2Kz9z", "4Bc1Xy2Kz9z"),
-    ("message 1P1cqy-0001Tl-9p was frozen", "1P1cqy-0001Tl-9p"),
-    ("id 1rXyZa-000AbC1234d-Ef99 (Exim 4.97)", "1rXyZa-000AbC1234d-Ef99"),
-    ("nothing here", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "queue_id"),
+    [
+        ("250 2.0.0 Ok: queued as 4Bc1Xy2Kz9z", "4Bc1Xy2Kz9z"),
+        ("message 1P1cqy-0001Tl-9p was frozen", "1P1cqy-0001Tl-9p"),
+        ("id 1rXyZa-000AbC1234d-Ef99 (Exim 4.97)", "1rXyZa-000AbC1234d-Ef99"),
+        ("nothing here", ""),
+    ],
+)
 def test_queue_ids_in_text(text: str, queue_id: str) -> None:
     assert queue_id_in_text(text) == queue_id
 
@@ -117,11 +152,14 @@ def test_queue_id_prefers_the_reporting_hop() -> None:
     assert queue_id_for(original, "nowhere.example") == ""
 
 
-@pytest.mark.parametrize(("raw", "decoded"), [
-    ("=?utf-8?Q?caf=C3=A9?=", "café"),
-    ("=?no-such-charset?Q?x?=", "=?no-such-charset?Q?x?="),
-    ("plain\n folded", "plain folded"),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        ("=?utf-8?Q?caf=C3=A9?=", "café"),
+        ("=?no-such-charset?Q?x?=", "=?no-such-charset?Q?x?="),
+        ("plain\n folded", "plain folded"),
+        (None, ""),
+    ],
+)
 def test_decode_words(raw: str | None, decoded: str) -> None:
     assert decode_words(raw) == decoded

@@ -10,53 +10,105 @@ from ndrtrack.model import Reason
 from ndrtrack.parse.reasons import PROVIDER_RULES, TEXT_RULES, classify
 
 
-@pytest.mark.parametrize(("status", "reply", "diagnostic", "reason"), [
-    ("5.1.1", "550", "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown in local recipient table",
-     "userunknown"),
-    ("5.1.2", "550", "Host or domain name not found. Name service error for name=example.invalid type=MX",
-     "hostunknown"),
-    ("5.2.2", "552", "552 5.2.2 Mailbox full", "mailboxfull"),
-    ("5.1.1", "552", "552 sorry, mailbox a@example.org is over quota temporarily (#5.1.1)", "mailboxfull"),
-    ("5.3.4", "552", "552 5.3.4 Message size exceeds fixed limit", "mesgtoobig"),
-    ("5.7.1", "554", "554 5.7.1 <a@example.org>: Relay access denied", "norelaying"),
-    ("5.7.1", "550", "550 5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org", "blocked"),
-    ("5.7.1", "550", "550 5.7.1 Message rejected as spam by Content Filtering", "spamdetected"),
-    ("5.7.1", "554", "554 5.7.1 The message contains a virus", "virusdetected"),
-    ("5.7.26", "550", "550 5.7.26 Unauthenticated email from example.org is not accepted due to domain's DMARC policy",
-     "authfailure"),
-    ("5.7.25", "550", "550 5.7.25 The IP address sending this message does not have a PTR record setup",
-     "requireptr"),
-    ("5.1.8", "553", "553 5.1.8 <s@example.org>... Domain of sender address s@example.org does not exist",
-     "rejected"),
-    ("5.1.6", "550", "550 5.1.6 Recipient addresses has moved", "hasmoved"),
-    ("5.1.10", "556", "556 5.1.10 Recipient address has null MX", "notaccept"),
-    ("4.4.7", "", "delivery temporarily suspended: retry timeout exceeded", "expired"),
-    ("", "", "retry timeout exceeded", "expired"),
-    ("4.4.1", "", "connect to mx.example.org[192.0.2.1]:25: Connection refused", "networkerror"),
-    ("5.0.0", "550", "550 Mailbox disabled, account suspended", "suspend"),
-    ("5.5.2", "500", "500 5.5.2 Syntax error, command unrecognized", "syntaxerror"),
-    ("4.7.0", "421", "421 4.7.0 Too many concurrent SMTP connections from this IP", "toomanyconn"),
-    ("4.7.0", "421", "421 4.7.0 Sending rate limit exceeded, try again later", "speeding"),
-    ("5.7.28", "550", "550 5.7.28 Mail flood detected", "spamdetected"),
-    ("5.6.0", "554", "554 5.6.0 Message header is missing or invalid: multiple Date headers",
-     "notcompliantrfc"),
-    ("5.7.0", "530", "530 5.7.0 Must issue a STARTTLS command first", "failedstarttls"),
-    ("4.3.1", "452", "452 4.3.1 Insufficient system storage", "systemfull"),
-    ("5.0.0", "", "mail for example.org loops back to myself", "networkerror"),
-    ("5.3.0", "", "Command died with status 1: \"/usr/bin/procmail\"", "mailererror"),
-    ("", "", "", "undefined"),
-])
+@pytest.mark.parametrize(
+    ("status", "reply", "diagnostic", "reason"),
+    [
+        (
+            "5.1.1",
+            "550",
+            "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown in local recipient table",
+            "userunknown",
+        ),
+        (
+            "5.1.2",
+            "550",
+            "Host or domain name not found. Name service error for name=example.invalid type=MX",
+            "hostunknown",
+        ),
+        ("5.2.2", "552", "552 5.2.2 Mailbox full", "mailboxfull"),
+        (
+            "5.1.1",
+            "552",
+            "552 sorry, mailbox a@example.org is over quota temporarily (#5.1.1)",
+            "mailboxfull",
+        ),
+        ("5.3.4", "552", "552 5.3.4 Message size exceeds fixed limit", "mesgtoobig"),
+        ("5.7.1", "554", "554 5.7.1 <a@example.org>: Relay access denied", "norelaying"),
+        (
+            "5.7.1",
+            "550",
+            "550 5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org",
+            "blocked",
+        ),
+        ("5.7.1", "550", "550 5.7.1 Message rejected as spam by Content Filtering", "spamdetected"),
+        ("5.7.1", "554", "554 5.7.1 The message contains a virus", "virusdetected"),
+        (
+            "5.7.26",
+            "550",
+            "550 5.7.26 Unauthenticated email from example.org is not accepted due to domain's DMARC policy",
+            "authfailure",
+        ),
+        (
+            "5.7.25",
+            "550",
+            "550 5.7.25 The IP address sending this message does not have a PTR record setup",
+            "requireptr",
+        ),
+        (
+            "5.1.8",
+            "553",
+            "553 5.1.8 <s@example.org>... Domain of sender address s@example.org does not exist",
+            "rejected",
+        ),
+        ("5.1.6", "550", "550 5.1.6 Recipient addresses has moved", "hasmoved"),
+        ("5.1.10", "556", "556 5.1.10 Recipient address has null MX", "notaccept"),
+        ("4.4.7", "", "delivery temporarily suspended: retry timeout exceeded", "expired"),
+        ("", "", "retry timeout exceeded", "expired"),
+        (
+            "4.4.1",
+            "",
+            "connect to mx.example.org[192.0.2.1]:25: Connection refused",
+            "networkerror",
+        ),
+        ("5.0.0", "550", "550 Mailbox disabled, account suspended", "suspend"),
+        ("5.5.2", "500", "500 5.5.2 Syntax error, command unrecognized", "syntaxerror"),
+        (
+            "4.7.0",
+            "421",
+            "421 4.7.0 Too many concurrent SMTP connections from this IP",
+            "toomanyconn",
+        ),
+        ("4.7.0", "421", "421 4.7.0 Sending rate limit exceeded, try again later", "speeding"),
+        ("5.7.28", "550", "550 5.7.28 Mail flood detected", "spamdetected"),
+        (
+            "5.6.0",
+            "554",
+            "554 5.6.0 Message header is missing or invalid: multiple Date headers",
+            "notcompliantrfc",
+        ),
+        ("5.7.0", "530", "530 5.7.0 Must issue a STARTTLS command first", "failedstarttls"),
+        ("4.3.1", "452", "452 4.3.1 Insufficient system storage", "systemfull"),
+        ("5.0.0", "", "mail for example.org loops back to myself", "networkerror"),
+        ("5.3.0", "", 'Command died with status 1: "/usr/bin/procmail"', "mailererror"),
+        ("", "", "", "undefined"),
+    ],
+)
 def test_classification(status: str, reply: str, diagnostic: str, reason: str) -> None:
     assert classify(status, reply, diagnostic)[0] == reason
 
 
-@pytest.mark.parametrize(("status", "reason", "permanent"), [
-    ("5.1.1", "userunknown", True),
-    ("4.1.1", "userunknown", False),
-    ("5.2.2", "mailboxfull", False),
-    ("5.1.2", "hostunknown", True),
-])
-def test_permanent_means_the_address_will_not_work(status: str, reason: str, permanent: bool) -> None:
+@pytest.mark.parametrize(
+    ("status", "reason", "permanent"),
+    [
+        ("5.1.1", "userunknown", True),
+        ("4.1.1", "userunknown", False),
+        ("5.2.2", "mailboxfull", False),
+        ("5.1.2", "hostunknown", True),
+    ],
+)
+def test_permanent_means_the_address_will_not_work(
+    status: str, reason: str, permanent: bool
+) -> None:
     assert classify(status, status[0] + "50", "") == (reason, permanent)
 
 
@@ -74,10 +126,23 @@ def test_the_command_refines_an_address_reason() -> None:
 
 def test_provider_rules_by_remote_mta_and_recipient_domain() -> None:
     diagnostic = "550 This user doesn't have a yahoo.com account (x@yahoo.com) [0]"
-    assert classify("5.0.0", "554", diagnostic, command="DATA", recipient="x@yahoo.com")[0] == "userunknown"
-    assert classify("5.0.0", "554", diagnostic, command="DATA", recipient="x@example.org")[0] == "filtered"
-    assert classify("4.7.0", "421", "421 4.7.0 [TSS04] Messages temporarily deferred due to user complaints",
-                    remote_mta="mta7.am0.yahoodns.net")[0] == "badreputation"
+    assert (
+        classify("5.0.0", "554", diagnostic, command="DATA", recipient="x@yahoo.com")[0]
+        == "userunknown"
+    )
+    assert (
+        classify("5.0.0", "554", diagnostic, command="DATA", recipient="x@example.org")[0]
+        == "filtered"
+    )
+    assert (
+        classify(
+            "4.7.0",
+            "421",
+            "421 4.7.0 [TSS04] Messages temporarily deferred due to user complaints",
+            remote_mta="mta7.am0.yahoodns.net",
+        )[0]
+        == "badreputation"
+    )
 
 
 def test_every_rule_names_a_design_reason() -> None:
@@ -86,12 +151,15 @@ def test_every_rule_names_a_design_reason() -> None:
     assert {reason.value for _, rules in PROVIDER_RULES for _, reason in rules} <= names
 
 
-@pytest.mark.parametrize("diagnostic", [
-    "a" * 200_000,
-    "550 " + "user " * 40_000,
-    "(" * 50_000 + "@" * 50_000,
-    "\x00\udcff" * 1000,
-])
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "a" * 200_000,
+        "550 " + "user " * 40_000,
+        "(" * 50_000 + "@" * 50_000,
+        "\x00\udcff" * 1000,
+    ],
+)
 def test_pathological_text_is_fast_and_safe(diagnostic: str) -> None:
     started = time.perf_counter()
     reason, permanent = classify("5.9.9", "599", diagnostic, remote_mta="x" * 10_000)
@@ -134,13 +202,16 @@ def test_literal_gates_never_hide_a_match() -> None:
                 assert gated.search(target, low) is not None, pattern.pattern
 
 
-@pytest.mark.parametrize(("pattern", "literals"), [
-    (r"user unknown|no such (?:user|mailbox)", ("user unknown", "no such ")),
-    (r"mailbox (?:is )?full|quota", ("mailbox ", "quota")),
-    (r"e?-mail|x", ()),
-    (r"[a\]b]cdef|ghij", ("cdef", "ghij")),
-    (r"a{2,3}bcd|x\d{1,3}yz", ()),
-])
+@pytest.mark.parametrize(
+    ("pattern", "literals"),
+    [
+        (r"user unknown|no such (?:user|mailbox)", ("user unknown", "no such ")),
+        (r"mailbox (?:is )?full|quota", ("mailbox ", "quota")),
+        (r"e?-mail|x", ()),
+        (r"[a\]b]cdef|ghij", ("cdef", "ghij")),
+        (r"a{2,3}bcd|x\d{1,3}yz", ()),
+    ],
+)
 def test_gate_literals(pattern: str, literals: tuple[str, ...]) -> None:
     from ndrtrack.parse.gate import gate_literals
 

@@ -60,9 +60,14 @@ def classified(status: DeliveryStatus, format_name: str) -> DeliveryStatus:
     if status.reason:
         return status
     reason, permanent = classify(
-        status.status, status.reply_code, status.diagnostic,
-        remote_mta=status.remote_mta, format=format_name, action=status.action,
-        command=status.smtp_command, recipient=status.recipient,
+        status.status,
+        status.reply_code,
+        status.diagnostic,
+        remote_mta=status.remote_mta,
+        format=format_name,
+        action=status.action,
+        command=status.smtp_command,
+        recipient=status.recipient,
     )
     return replace(status, reason=reason, permanent=permanent)
 

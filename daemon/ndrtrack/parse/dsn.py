@@ -65,7 +65,8 @@ def read_fields(text: str) -> list[dict[str, str]]:
             continue
         key, value = match.group(1).lower(), match.group(2).strip()
         starts_recipient = key == "final-recipient" and (
-            "final-recipient" in current or ("action" in current and "original-recipient" not in current)
+            "final-recipient" in current
+            or ("action" in current and "original-recipient" not in current)
         )
         if key in current or starts_recipient:
             blocks.append(current)
@@ -115,7 +116,7 @@ def find_status_parts(msg: Message) -> list[Message]:
     if cached is not None:
         return cached
     found = _status_parts(msg)
-    setattr(msg, "_ndrtrack_status_parts", found)
+    msg._ndrtrack_status_parts = found
     return found
 
 
@@ -144,7 +145,15 @@ def _diagnostic(value: str) -> str:
     """``smtp; 550 5.1.1 ...`` → ``550 5.1.1 ...`` (the diagnostic-type is dropped)."""
     value = squeeze(value)
     head, sep, rest = value.partition(";")
-    if sep and head.strip().lower() in ("smtp", "x-unix", "x-postfix", "x-local", "x-notes", "x-exchange", "x-ses"):
+    if sep and head.strip().lower() in (
+        "smtp",
+        "x-unix",
+        "x-postfix",
+        "x-local",
+        "x-notes",
+        "x-exchange",
+        "x-ses",
+    ):
         return rest.strip()
     if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,20}", head.strip()):
         return rest.strip()
@@ -219,7 +228,10 @@ def parse_fields_text(text: str, *, format_name: str = "rfc3464") -> Bounce | No
             per_message.update({k: v for k, v in block.items() if k not in per_message})
     reporting = _mta(per_message.get("reporting-mta", ""))
     statuses = tuple(
-        s for s in (recipient_status(b, reporting) for b in blocks if any(k in b for k in _RECIPIENT_KEYS))
+        s
+        for s in (
+            recipient_status(b, reporting) for b in blocks if any(k in b for k in _RECIPIENT_KEYS)
+        )
         if s is not None
     )
     if not statuses:
@@ -236,8 +248,15 @@ def parse_fields_text(text: str, *, format_name: str = "rfc3464") -> Bounce | No
 
 _SENT = re.compile(r"^>>> ?(RCPT TO|MAIL FROM|DATA|EHLO|HELO|STARTTLS|QUIT)\b", re.I | re.M)
 _ERROR_REPLY = re.compile(r"^<<< ?[45]\d\d", re.M)
-_TRANSCRIPT_NAMES = {"rcpt to": "RCPT", "mail from": "MAIL", "data": "DATA", "ehlo": "EHLO",
-                     "helo": "HELO", "starttls": "STARTTLS", "quit": ""}
+_TRANSCRIPT_NAMES = {
+    "rcpt to": "RCPT",
+    "mail from": "MAIL",
+    "data": "DATA",
+    "ehlo": "EHLO",
+    "helo": "HELO",
+    "starttls": "STARTTLS",
+    "quit": "",
+}
 
 
 def transcript_command(msg: Message) -> str:
@@ -255,13 +274,27 @@ def transcript_command(msg: Message) -> str:
     return ""
 
 
-_DSN_FIELD_NAMES = frozenset({
-    "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date", "original-envelope-id",
-    "final-recipient", "original-recipient", "action", "status", "remote-mta", "diagnostic-code",
-    "last-attempt-date", "will-retry-until", "final-log-id",
-})
-_FIRST_FIELD = re.compile(r"^(?:Reporting-MTA|Original-Envelope-Id|Final-Recipient|Arrival-Date)\s*:",
-                          re.I | re.M)
+_DSN_FIELD_NAMES = frozenset(
+    {
+        "reporting-mta",
+        "dsn-gateway",
+        "received-from-mta",
+        "arrival-date",
+        "original-envelope-id",
+        "final-recipient",
+        "original-recipient",
+        "action",
+        "status",
+        "remote-mta",
+        "diagnostic-code",
+        "last-attempt-date",
+        "will-retry-until",
+        "final-log-id",
+    }
+)
+_FIRST_FIELD = re.compile(
+    r"^(?:Reporting-MTA|Original-Envelope-Id|Final-Recipient|Arrival-Date)\s*:", re.I | re.M
+)
 
 
 def embedded_fields(text: str) -> str:
@@ -274,11 +307,13 @@ def embedded_fields(text: str) -> str:
     if start is None:
         return ""
     kept: list[str] = []
-    for line in text[start.start():].splitlines():
+    for line in text[start.start() :].splitlines():
         match = _FIELD.match(line)
         if not line.strip() or (line[:1] in (" ", "\t") and kept):
             kept.append(line)
-        elif match and (match.group(1).lower() in _DSN_FIELD_NAMES or match.group(1).lower().startswith("x-")):
+        elif match and (
+            match.group(1).lower() in _DSN_FIELD_NAMES or match.group(1).lower().startswith("x-")
+        ):
             kept.append(line)
         else:
             break
@@ -319,10 +354,14 @@ def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None
     command = transcript_command(msg)
     statuses = bounce.statuses
     if command:
-        statuses = tuple(s if s.smtp_command else replace(s, smtp_command=command) for s in statuses)
+        statuses = tuple(
+            s if s.smtp_command else replace(s, smtp_command=command) for s in statuses
+        )
     if any(not _WORDS.search(s.diagnostic) for s in statuses):
         human = human_text(msg)
-        statuses = tuple(s if _WORDS.search(s.diagnostic) else replace(s, diagnostic=human) for s in statuses)
+        statuses = tuple(
+            s if _WORDS.search(s.diagnostic) else replace(s, diagnostic=human) for s in statuses
+        )
     return Bounce(
         format=bounce.format,
         reporting_mta=bounce.reporting_mta,

@@ -28,7 +28,8 @@ _ENTITY = {"&lt;": "<", "&gt;": ">", "&amp;": "&", "&nbsp;": " ", "&quot;": '"'}
 _ENTITIES = re.compile("|".join(_ENTITY))
 _SPACES = re.compile(r"[ \t]+")
 _REMOTE_HOST = re.compile(
-    r"(?:\bhost:?|\bserver|\bMX|by|\bat|\bfrom|mail exchanger)\s+\[?([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}"
+    r"(?:\bhost:?|\bserver|\bMX|by|\bat|\bfrom|"
+    r"mail exchanger)\s+\[?([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}"
     r"|\d{1,3}(?:\.\d{1,3}){3})\]?",
     re.I,
 )
@@ -39,12 +40,17 @@ _COMMAND = re.compile(
     re.I,
 )
 _COMMAND_NAMES = {
-    "rcpt to": "RCPT", "mail from": "MAIL", "data": "DATA", "end of data": "DATA",
-    "final data": "DATA", "helo": "HELO", "ehlo": "EHLO", "starttls": "STARTTLS",
-    "initial connection": "CONN", "connect": "CONN",
+    "rcpt to": "RCPT",
+    "mail from": "MAIL",
+    "data": "DATA",
+    "end of data": "DATA",
+    "final data": "DATA",
+    "helo": "HELO",
+    "ehlo": "EHLO",
+    "starttls": "STARTTLS",
+    "initial connection": "CONN",
+    "connect": "CONN",
 }
-
-
 
 
 def decoded_payload(part: Message) -> str:
@@ -91,7 +97,7 @@ def typed_parts(msg: Message) -> list[tuple[Message, str]]:
         payload = part._payload  # noqa: SLF001 - the parsed tree, without get_payload's checks
         if isinstance(payload, list) and not ctype.startswith("message/"):
             stack[0:0] = [p for p in payload if isinstance(p, Message)]
-    setattr(msg, "_ndrtrack_typed", found)
+    msg._ndrtrack_typed = found
     return found
 
 
@@ -101,8 +107,10 @@ def text_parts(msg: Message, *, html: bool = True) -> list[str]:
     for part, ctype in typed_parts(msg):
         if isinstance(part._payload, list):  # noqa: SLF001
             continue
-        if ctype in ("text/plain", "message/delivery-status") or ctype.startswith("multipart/") or (
-            ctype == "text/html" and html
+        if (
+            ctype in ("text/plain", "message/delivery-status")
+            or ctype.startswith("multipart/")
+            or (ctype == "text/html" and html)
         ):
             text = decoded_payload(part)
             found.append(html_to_text(text) if ctype == "text/html" else text)

@@ -19,7 +19,7 @@ def lowered(pattern: str) -> str:
     index = 0
     while index < len(pattern):
         if pattern[index] == "\\":
-            out.append(pattern[index:index + 2])
+            out.append(pattern[index : index + 2])
             index += 2
             continue
         out.append(pattern[index].lower())

@@ -62,8 +62,12 @@ def decode_words(value: str | None) -> str:
     return _WS.sub(" ", text).strip()
 
 
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
 # The common shape "Thu, 29 Apr 2010 23:34:45 +0900"; anything else takes the stdlib path.
 _RFC5322_DATE = re.compile(
     r"^\s*(?:[A-Za-z]{3},?\s+)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
@@ -80,8 +84,15 @@ def parse_date(value: str | None) -> datetime | None:
         day, month, year, hour, minute, second, sign, zone_h, zone_m = fast.groups()
         try:
             offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
-            return datetime(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute),
-                            int(second or 0), tzinfo=timezone(-offset if sign == "-" else offset))
+            return datetime(
+                int(year),
+                _MONTHS[month.lower()],
+                int(day),
+                int(hour),
+                int(minute),
+                int(second or 0),
+                tzinfo=timezone(-offset if sign == "-" else offset),
+            )
         except (ValueError, KeyError, OverflowError):
             pass
     try:
@@ -98,7 +109,7 @@ def _from_clause(text: str) -> tuple[str, str, str]:
     if not match:
         return "", "", ""
     first = match.group(1).strip("[]")
-    rest = text[match.end():]
+    rest = text[match.end() :]
     by_at = re.search(r"\bby\s", rest, re.I)
     head = rest[: by_at.start()] if by_at else rest
     comments = " ".join(c.group(1) for c in _COMMENT.finditer(head))
@@ -171,7 +182,9 @@ def _addresses(values: list[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-_WANTED = frozenset({"return-path", "from", "to", "cc", "subject", "message-id", "date", "received"})
+_WANTED = frozenset(
+    {"return-path", "from", "to", "cc", "subject", "message-id", "date", "received"}
+)
 MAX_HOPS = 50  # a Received chain longer than this is a loop or an attack, not a route
 
 
@@ -279,6 +292,8 @@ def queue_id_for(original: OriginalMessage, reporting_mta: str) -> str:
         if hop.queue_id and reporting and hop.by_host == reporting:
             return hop.queue_id
     for hop in original.received:
-        if hop.queue_id and (_EXIM_ID.fullmatch(hop.queue_id) or _SENDMAIL_ID.fullmatch(hop.queue_id)):
+        if hop.queue_id and (
+            _EXIM_ID.fullmatch(hop.queue_id) or _SENDMAIL_ID.fullmatch(hop.queue_id)
+        ):
             return hop.queue_id
     return ""

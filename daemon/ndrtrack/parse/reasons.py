@@ -31,176 +31,335 @@ R = Reason
 
 # 1. Codes whose meaning does not depend on the text around them.
 EXACT_STATUS: dict[str, Reason] = {
-    "1.1": R.USERUNKNOWN, "1.2": R.HOSTUNKNOWN, "1.6": R.HASMOVED,
-    "2.2": R.MAILBOXFULL, "3.4": R.MESGTOOBIG, "2.3": R.EXCEEDLIMIT,
-    "7.25": R.REQUIREPTR, "7.26": R.AUTHFAILURE, "7.27": R.NOTACCEPT,
-    "7.20": R.AUTHFAILURE, "7.21": R.AUTHFAILURE, "7.22": R.AUTHFAILURE,
-    "7.23": R.AUTHFAILURE, "7.24": R.AUTHFAILURE, "7.29": R.AUTHFAILURE,
-    "7.509": R.AUTHFAILURE, "7.510": R.BLOCKED, "7.511": R.BLOCKED,
-    "7.606": R.BLOCKED, "7.708": R.BADREPUTATION, "7.750": R.BLOCKED,
+    "1.1": R.USERUNKNOWN,
+    "1.2": R.HOSTUNKNOWN,
+    "1.6": R.HASMOVED,
+    "2.2": R.MAILBOXFULL,
+    "3.4": R.MESGTOOBIG,
+    "2.3": R.EXCEEDLIMIT,
+    "7.25": R.REQUIREPTR,
+    "7.26": R.AUTHFAILURE,
+    "7.27": R.NOTACCEPT,
+    "7.20": R.AUTHFAILURE,
+    "7.21": R.AUTHFAILURE,
+    "7.22": R.AUTHFAILURE,
+    "7.23": R.AUTHFAILURE,
+    "7.24": R.AUTHFAILURE,
+    "7.29": R.AUTHFAILURE,
+    "7.509": R.AUTHFAILURE,
+    "7.510": R.BLOCKED,
+    "7.511": R.BLOCKED,
+    "7.606": R.BLOCKED,
+    "7.708": R.BADREPUTATION,
+    "7.750": R.BLOCKED,
     "4.7": R.EXPIRED,
 }
 
 # 2. Provider rules: (remote MTA suffix, [(pattern, reason)]).
 PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ...] = (
-    ("google.com", (
-        (re.compile(r"DmarcRejection|DMARC policy|not pass authentication|(?:SPF|DKIM) .{0,30}(?:fail|did not pass)",
-                    re.I), R.AUTHFAILURE),
-        (re.compile(r"\bOverQuota|out of storage|inbox is out", re.I), R.MAILBOXFULL),
-        (re.compile(r"NoSuchUser|does not exist", re.I), R.USERUNKNOWN),
-        (re.compile(r"UnsolicitedMessageError|likely unsolicited", re.I), R.SPAMDETECTED),
-        (re.compile(r"IPTS0|low reputation", re.I), R.BLOCKED),
-        (re.compile(r"rate (?:that|limit)|unusual rate|Receiving mail at a rate", re.I), R.SPEEDING),
-        (re.compile(r"account (?:has been )?disabled|DisabledUser", re.I), R.SUSPEND),
-    )),
-    ("outlook.com", (
-        (re.compile(r"Access denied, banned sender|\bbanned\b", re.I), R.BLOCKED),
-        (re.compile(r"RecipientNotFound|Recipient not found|not found by SMTP address lookup", re.I),
-         R.USERUNKNOWN),
-        (re.compile(r"\bS3150\b|\bS3140\b|block list|blocklist", re.I), R.BLOCKED),
-    )),
-    ("facebook.com", (
-        (re.compile(r"\bRCP-P\d|recipient preferences", re.I), R.FILTERED),
-    )),
-    ("ezweb.ne.jp", (
-        (re.compile(r"user unknown", re.I), R.USERUNKNOWN),
-    )),
-    ("orange.fr", (
-        (re.compile(r"\bofr_?50[56]\b|Mail rejete", re.I), R.SPAMDETECTED),
-    )),
-    ("yahoo.com", (
-        (re.compile(r"doesn'?t have a .{0,40} account", re.I), R.USERUNKNOWN),
-    )),
-    ("yahoodns.net", (
-        (re.compile(r"\[TSS04\]|user complaints", re.I), R.BADREPUTATION),
-        (re.compile(r"\[TSS\d+\]|temporarily deferred|unusual traffic", re.I), R.BLOCKED),
-        (re.compile(r"\bPH\d+\b|policy", re.I), R.POLICYVIOLATION),
-    )),
+    (
+        "google.com",
+        (
+            (
+                re.compile(
+                    r"DmarcRejection|DMARC policy|not pass authentication|"
+                    r"(?:SPF|DKIM) .{0,30}(?:fail|did not pass)",
+                    re.I,
+                ),
+                R.AUTHFAILURE,
+            ),
+            (re.compile(r"\bOverQuota|out of storage|inbox is out", re.I), R.MAILBOXFULL),
+            (re.compile(r"NoSuchUser|does not exist", re.I), R.USERUNKNOWN),
+            (re.compile(r"UnsolicitedMessageError|likely unsolicited", re.I), R.SPAMDETECTED),
+            (re.compile(r"IPTS0|low reputation", re.I), R.BLOCKED),
+            (
+                re.compile(r"rate (?:that|limit)|unusual rate|Receiving mail at a rate", re.I),
+                R.SPEEDING,
+            ),
+            (re.compile(r"account (?:has been )?disabled|DisabledUser", re.I), R.SUSPEND),
+        ),
+    ),
+    (
+        "outlook.com",
+        (
+            (re.compile(r"Access denied, banned sender|\bbanned\b", re.I), R.BLOCKED),
+            (
+                re.compile(
+                    r"RecipientNotFound|Recipient not found|not found by SMTP address lookup", re.I
+                ),
+                R.USERUNKNOWN,
+            ),
+            (re.compile(r"\bS3150\b|\bS3140\b|block list|blocklist", re.I), R.BLOCKED),
+        ),
+    ),
+    ("facebook.com", ((re.compile(r"\bRCP-P\d|recipient preferences", re.I), R.FILTERED),)),
+    ("ezweb.ne.jp", ((re.compile(r"user unknown", re.I), R.USERUNKNOWN),)),
+    ("orange.fr", ((re.compile(r"\bofr_?50[56]\b|Mail rejete", re.I), R.SPAMDETECTED),)),
+    ("yahoo.com", ((re.compile(r"doesn'?t have a .{0,40} account", re.I), R.USERUNKNOWN),)),
+    (
+        "yahoodns.net",
+        (
+            (re.compile(r"\[TSS04\]|user complaints", re.I), R.BADREPUTATION),
+            (re.compile(r"\[TSS\d+\]|temporarily deferred|unusual traffic", re.I), R.BLOCKED),
+            (re.compile(r"\bPH\d+\b|policy", re.I), R.POLICYVIOLATION),
+        ),
+    ),
 )
 
 # 3. Phrase rules over the diagnostic text, specific reasons first.
 _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
-    (R.TOOMANYCONN, r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
-     r"connection frequency|exceeded (?:the )?(?:connection|session) limit"),
-    (R.BLOCKED, r"my name was rejected|client host (?:\S+ )?(?:rejected|blocked)|black ?list|"
-     r"spamhaus|spamcop|\bRBL\b|DNSBL|(?<!not )listed (?:in|on|at|by) |adresse ip|not accepting connections|"
-     r"service refused"),
-    (R.AUTHFAILURE, r"does not have authentication information|fails? to pass|\bDMARC\b|\bSPF\b.{0,40}(?:fail|check|valid)|\bDKIM\b.{0,40}(?:fail|valid|sign)"
-     r"|sender policy framework|not pass authentication|unauthenticated email"),
-    (R.REQUIREPTR, r"reverse DNS|reverse[- ]lookup|\bPTR\b|\brDNS\b|no DNS entry for|"
-     r"hostname .{0,40}does not resolve|cannot find your hostname|IP name lookup failed|"
-     r"is not resolv|client host .{0,30}unknown|Client host rejected: cannot find"),
-    (R.FAILEDSTARTTLS, r"does not support (?:TLS|STARTTLS)|STARTTLS|TLS (?:is )?required|must use TLS|encryption required|"
-     r"TLS negotiation failed|TLS handshake"),
+    (
+        R.TOOMANYCONN,
+        r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
+        r"connection frequency|exceeded (?:the )?(?:connection|session) limit",
+    ),
+    (
+        R.BLOCKED,
+        r"my name was rejected|client host (?:\S+ )?(?:rejected|blocked)|black ?list|"
+        r"spamhaus|spamcop|\bRBL\b|DNSBL|(?<!not )listed (?:in|"
+        r"on|at|by) |adresse ip|not accepting connections|"
+        r"service refused",
+    ),
+    (
+        R.AUTHFAILURE,
+        r"does not have authentication information|"
+        r"fails? to pass|\bDMARC\b|\bSPF\b.{0,40}(?:fail|"
+        r"check|valid)|\bDKIM\b.{0,40}(?:fail|valid|sign)"
+        r"|sender policy framework|not pass authentication|unauthenticated email",
+    ),
+    (
+        R.REQUIREPTR,
+        r"reverse DNS|reverse[- ]lookup|\bPTR\b|\brDNS\b|no DNS entry for|"
+        r"hostname .{0,40}does not resolve|cannot find your hostname|IP name lookup failed|"
+        r"is not resolv|client host .{0,30}unknown|Client host rejected: cannot find",
+    ),
+    (
+        R.FAILEDSTARTTLS,
+        r"does not support (?:TLS|STARTTLS)|STARTTLS|"
+        r"TLS (?:is )?required|must use TLS|encryption required|"
+        r"TLS negotiation failed|TLS handshake",
+    ),
     (R.VIRUSDETECTED, r"\bvirus|malware|infected|\btrojan|worm detected"),
-    (R.NORELAYING, r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)|"
-     r"not permitted to relay|unable to relay|relay not|we do not relay|no relaying|"
-     r"open relay|not a gateway|not local host|relaying (?:mail )?to .{0,40}(?:denied|not)"),
-    (R.BADREPUTATION, r"bad reputation|poor reputation|low reputation|sender reputation|reputation|"
-     r"user complaints"),
+    (
+        R.NORELAYING,
+        r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)|"
+        r"not permitted to relay|unable to relay|relay not|we do not relay|no relaying|"
+        r"open relay|not a gateway|not local host|relaying (?:mail )?to .{0,40}(?:denied|not)",
+    ),
+    (
+        R.BADREPUTATION,
+        r"bad reputation|poor reputation|low reputation|sender reputation|reputation|"
+        r"user complaints",
+    ),
     (R.POLICYVIOLATION, r"rejected for policy reasons|policy violation|violates? .{0,20}policy"),
-    (R.REJECTED, r"(?:From|sender):? domain is invalid|sender (?:address )?(?:rejected|denied|refused|verify failed|verification failed|"
-     r"unknown|invalid|blocked)|"
-     r"domain of sender address|(?:domain of )?sender (?:address )?(?:domain )?(?:does not|must) (?:exist|resolve)|"
-     r"envelope sender|mail from .{0,40}(?:rejected|refused|denied)|sender was rejected|"
-     r"from address .{0,30}(?:rejected|invalid)|return path|bad sender|invalid sender|sender domain|"
-     r"unverified sender|your envelope"),
-    (R.HASMOVED, r"has moved|moved to|no longer (?:at|with|uses)|address changed|has been replaced by"),
-    (R.MAILBOXFULL, r"mailbox (?:is )?full|recipient'?s mailbox exceeded|full mailbox|quota|over ?quota|mailbox size limit|"
-     r"exceeded storage|storage (?:allocation|limit|space)|mail ?box (?:is )?(?:too )?full|"
-     r"insufficient (?:disk )?space.{0,30}(?:mailbox|user)|user'?s? (?:disk|mailbox) .{0,20}full|"
-     r"too much mail|out of storage|mailfolder is full|exceeds? (?:his|her|its|the)? ?(?:mailbox|storage)"),
-    (R.EXCEEDLIMIT, r"exceeds? (?:the )?(?:recipient'?s? )?(?:size|message size) limit for|"
-     r"exceed(?:s|ed)? (?:the )?maximum allowed size for"),
-    (R.MESGTOOBIG, r"(?:message|mail|e-?mail|size) (?:is )?too (?:big|large)|too large (?:message|mail)|size (?:exceeds|limit)|"
-     r"exceeds? (?:the )?(?:maximum )?(?:message )?size|message size|message length exceeds|"
-     r"message file too big|body too big"),
-    (R.SUSPEND, r"temporar\w* locked|(?:account|mailbox|user)\S* .{0,20}suspended|suspended (?:account|mailbox|user)|\bdisabled|inactive|deactivated|not active|account (?:is )?(?:locked|closed|expired|frozen)|"
-     r"mailbox (?:is )?(?:locked|closed|disabled|inactive|unavailable due)|"
-     r"temporarily (?:disabled|unavailable|blocked) .{0,30}(?:user|mailbox|account)|"
-     r"account (?:has been )?(?:blocked|terminated)"),
-    (R.NOTACCEPT, r"null MX|no MX (?:record )?(?:found|for)|no mx record|couldn'?t find a mail exchanger|"
-     r"MX or SRV record indicated no SMTP|does not accept (?:e-?)?mail|not accept(?:ing)? (?:any )?(?:e-?)?mail|"
-     r"accepts no mail"),
+    (
+        R.REJECTED,
+        r"(?:From|sender):? domain is invalid|sender (?:address )?(?:rejected|"
+        r"denied|refused|verify failed|verification failed|"
+        r"unknown|invalid|blocked)|"
+        r"domain of sender address|(?:domain of )?sender (?:address )?(?:domain )?(?:does not|"
+        r"must) (?:exist|resolve)|"
+        r"envelope sender|mail from .{0,40}(?:rejected|refused|denied)|sender was rejected|"
+        r"from address .{0,30}(?:rejected|invalid)|"
+        r"return path|bad sender|invalid sender|sender domain|"
+        r"unverified sender|your envelope",
+    ),
+    (
+        R.HASMOVED,
+        r"has moved|moved to|no longer (?:at|with|uses)|"
+        r"address changed|has been replaced by",
+    ),
+    (
+        R.MAILBOXFULL,
+        r"mailbox (?:is )?full|recipient'?s mailbox exceeded|"
+        r"full mailbox|quota|over ?quota|mailbox size limit|"
+        r"exceeded storage|storage (?:allocation|limit|space)|mail ?box (?:is )?(?:too )?full|"
+        r"insufficient (?:disk )?space.{0,30}(?:mailbox|"
+        r"user)|user'?s? (?:disk|mailbox) .{0,20}full|"
+        r"too much mail|out of storage|mailfolder is full|"
+        r"exceeds? (?:his|her|its|the)? ?(?:mailbox|"
+        r"storage)",
+    ),
+    (
+        R.EXCEEDLIMIT,
+        r"exceeds? (?:the )?(?:recipient'?s? )?(?:size|message size) limit for|"
+        r"exceed(?:s|ed)? (?:the )?maximum allowed size for",
+    ),
+    (
+        R.MESGTOOBIG,
+        r"(?:message|mail|e-?mail|size) (?:is )?too (?:big|"
+        r"large)|too large (?:message|mail)|size (?:exceeds|limit)|"
+        r"exceeds? (?:the )?(?:maximum )?(?:message )?size|message size|message length exceeds|"
+        r"message file too big|body too big",
+    ),
+    (
+        R.SUSPEND,
+        r"temporar\w* locked|(?:account|mailbox|user)\S* .{0,20}suspended|"
+        r"suspended (?:account|mailbox|user)|\bdisabled|"
+        r"inactive|deactivated|not active|account (?:is )?(?:locked|"
+        r"closed|expired|frozen)|"
+        r"mailbox (?:is )?(?:locked|closed|disabled|inactive|unavailable due)|"
+        r"temporarily (?:disabled|unavailable|blocked) .{0,30}(?:user|mailbox|account)|"
+        r"account (?:has been )?(?:blocked|terminated)",
+    ),
+    (
+        R.NOTACCEPT,
+        r"null MX|no MX (?:record )?(?:found|for)|no mx record|"
+        r"couldn'?t find a mail exchanger|"
+        r"MX or SRV record indicated no SMTP|does not accept (?:e-?)?mail|"
+        r"not accept(?:ing)? (?:any )?(?:e-?)?mail|"
+        r"accepts no mail",
+    ),
     (R.NETWORKERROR, r"name service error|DNS Error"),
-    (R.HOSTUNKNOWN, r"invalid domain|host (?:or domain name )?not found|\bunknown host|domain (?:name )?not found|"
-     r"no such domain|domain (?:does not|doesn't) exist|unrouteable address|unroutable address|"
-     r"unable to route to domain|no route for|domain is not configured|"
-     r"couldn'?t find any host|"
-     r"host unknown|name or service not known|non-?existent (?:domain|host)|"
-     r"recipient domain .{0,20}(?:invalid|not exist)|NXDOMAIN|unknown domain|domain .{0,20}not (?:exist|found)|"
-     r"not a valid domain|illegal host"),
-    (R.USERUNKNOWN, r"user (?:is )?unknown|unknown (?:user|recipient|local part|mailbox|address)|"
-     r"no such (?:user|mailbox|recipient|address|account|local user|person)|"
-     r"(?:user|mailbox|recipient|address|account|addressee)(?: name)? (?:\S+ )?"
-     r"(?:does not|doesn'?t|did not) exist|"
-     r"(?:recipient|user|mailbox|account|address) (?:was |is )?(?:not found|not exist|invalid|unavailable|unknown)|"
-     r"invalid (?:recipient|mailbox|user|address|e-?mail address)|not a valid (?:mailbox|user|recipient)|"
-     r"mailbox (?:not found|unavailable|does not exist|not exist)|no mailbox|"
-     r"user not (?:found|exist|local)|recipient (?:address )?rejected: (?:user unknown|undeliverable|"
-     r"unknown|access denied)|"
-     r"unknown or illegal|undeliverable address|no valid recipients|not our customer|"
-     r"address (?:is )?(?:not valid|invalid|unknown)|invalid .{0,20}userid|bad (?:destination|recipient) (?:mailbox|address)|"
-     r"is not a known user|user (?:account )?(?:doesn'?t|does not) exist|no account by that name|"
-     r"recipient not found|has no mailbox|not listed in|unknown mailbox|"
-     r"destination (?:mailbox|address) (?:unknown|invalid)|we do not have a user|"
-     r"user doesn'?t have a .{0,20} account|that domain isn'?t in my list of allowed rcpthosts|"
-     r"no one by that name|address lookup failed|mailbox name not allowed|invalid (?:address|recipient)|"
-     r"check if (?:the )?address is correct"),
-    (R.NOTCOMPLIANTRFC, r"\bRFC ?(?:5322|2822|822|5321|2821)|multiple addresses in From|not (?:RFC|standard) compliant|"
-     r"(?:duplicate|multiple|missing|invalid|malformed|bad) (?:\S+ )?(?:header|message-id|date)|"
-     r"header (?:field )?(?:is )?(?:missing|invalid|malformed)|8-?bit|bare (?:LF|CR|newline)|"
-     r"line too long|non-compliant"),
-    (R.SPAMDETECTED, r"\bspam(?!haus|cop)|junk ?mail|unsolicited|bulk (?:e-?)?mail|content (?:was )?(?:rejected|filter)|"
-     r"message (?:looks|considered) like|classified as|identified as|detected as|suspicious|"
-     r"scored|high (?:spam )?score|UCE\b|spamassassin|rejected by (?:anti-?spam|content)"),
-    (R.TOOMANYCONN, r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
-     r"exceeded (?:the )?(?:connection|session) limit"),
-    (R.SPEEDING, r"rate limit|too many (?:messages|emails|recipients)|sending rate|throttl|"
-     r"exceeded (?:the )?(?:rate|message) limit|try again later.{0,20}(?:rate|too many)|"
-     r"receiving mail at a rate"),
-    (R.BLOCKED, r"my name was rejected|messages from \[?\d{1,3}(?:\.\d{1,3}){3}|block(?:ed|list)|black ?list|\bRBL\b|DNSBL|spamhaus|spamcop|barracuda(?:central)?|"
-     r"sorbs|listed (?:in|on|at|by)|client host (?:\S+ )?(?:rejected|blocked)|access denied|"
-     r"\bbanned|not allowed to (?:send|connect)|connection (?:rejected|refused) .{0,30}(?:policy|ip)|"
-     r"your (?:ip|host|server|network)|ip address .{0,40}(?:rejected|not allowed|blocked)|"
-     r"rejected (?:because|due to) .{0,30}(?:ip|host|network)|dynamic ip|dial-?up|residential|"
-     r"refused to talk to me|mail from .{0,40}refused|\bdenied by policy|"
-     r"\bIP\b.{0,30}(?:not permitted|not allowed|rejected)"),
-    (R.SECURITYERROR, r"authentication (?:required|failed|credentials)|unauthenticated|\bauth(?:entication)? "
-     r"(?:is )?required|must (?:be )?authenticat|not authenticated|password|certificate|"
-     r"insecure|encryption"),
-    (R.POLICYVIOLATION, r"\bpolicy|violation|not (?:permitted|allowed) by|prohibited|forbidden|"
-     r"header error|restricted|not authori[sz]ed|administrative|denied by"),
-    (R.CONTENTERROR, r"content (?:error|not allowed|type)|conversion|invalid (?:character|content|mime)|"
-     r"mime|attachment|encoding"),
-    (R.FILTERED, r"filter|not authorized to receive|does not accept mail from|"
-     r"rejected by (?:the )?recipient|refused by (?:the )?recipient|recipient (?:has )?(?:refused|rejected)|"
-     r"not accept(?:ed)? .{0,20}from"),
-    (R.SYSTEMFULL, r"disk (?:is )?full|insufficient (?:system )?storage|out of (?:disk|memory)|"
-     r"system (?:is )?full|no space left"),
-    (R.MAILERERROR, r"mailer error|command (?:died|failed)|exit code|x-unix|procmail|maildrop|"
-     r"delivery program|pipe to|unknown mailer|local delivery failed"),
-    (R.EXPIRED, r"retry time(?:out)? (?:not reached|exceeded|expired)|delivery time expired|"
-     r"message expired|has expired|expired after|too long in (?:the )?queue|gave up|giving up|"
-     r"queue ?(?:time|lifetime|life)|could not be delivered (?:with)?in \d|cannot send message for|"
-     r"deferred for|undeliverable for|timed? ?out .{0,30}(?:days|hours)|not delivered after|"
-     r"message timed out|delivery attempts? (?:failed|expired) for|maximum time|"
-     r"has been delayed|was not delivered within|been in the queue|failed \d+ attempts|"
-     r"did not accept our requests to connect|aborted after"),
-    (R.NETWORKERROR, r"connection (?:timed out|refused|reset|closed|lost|dropped)|timed? ?out|"
-     r"no route to host|network (?:is )?unreachable|name service error|try again|"
-     r"temporary (?:failure|error|lookup)|temporarily unavailable|lost connection|"
-     r"could not connect|unable to connect|couldn'?t connect|connect to .{0,60}failed|"
-     r"malformed (?:or unexpected )?(?:name server )?reply|dns (?:error|failure|lookup)|"
-     r"servfail|too many hops|mail loop|loops back|routing loop|"
-     r"server not available"),
-    (R.SYSTEMERROR, r"system error|service (?:currently )?unavailable|upstream error|internal (?:server )?error|local (?:configuration )?error|"
-     r"server error|configuration error|service (?:is )?(?:not available|unavailable)|"
-     r"transaction failed|local error|temporary system problem|resources|"
-     r"could not (?:create|write|open)|i/o error"),
+    (
+        R.HOSTUNKNOWN,
+        r"invalid domain|host (?:or domain name )?not found|"
+        r"\bunknown host|domain (?:name )?not found|"
+        r"no such domain|domain (?:does not|doesn't) exist|unrouteable address|unroutable address|"
+        r"unable to route to domain|no route for|domain is not configured|"
+        r"couldn'?t find any host|"
+        r"host unknown|name or service not known|non-?existent (?:domain|host)|"
+        r"recipient domain .{0,20}(?:invalid|not exist)|"
+        r"NXDOMAIN|unknown domain|domain .{0,20}not (?:exist|found)|"
+        r"not a valid domain|illegal host",
+    ),
+    (
+        R.USERUNKNOWN,
+        r"user (?:is )?unknown|unknown (?:user|recipient|local part|mailbox|address)|"
+        r"no such (?:user|mailbox|recipient|address|account|local user|person)|"
+        r"(?:user|mailbox|recipient|address|account|addressee)(?: name)? (?:\S+ )?"
+        r"(?:does not|doesn'?t|did not) exist|"
+        r"(?:recipient|user|mailbox|account|address) (?:was |"
+        r"is )?(?:not found|not exist|invalid|unavailable|unknown)|"
+        r"invalid (?:recipient|mailbox|user|address|e-?mail address)|not a valid (?:mailbox|user|"
+        r"recipient)|"
+        r"mailbox (?:not found|unavailable|does not exist|not exist)|no mailbox|"
+        r"user not (?:found|exist|local)|recipient (?:address )?rejected: (?:user unknown|"
+        r"undeliverable|"
+        r"unknown|access denied)|"
+        r"unknown or illegal|undeliverable address|no valid recipients|not our customer|"
+        r"address (?:is )?(?:not valid|invalid|unknown)|invalid .{0,20}userid|bad (?:destination|"
+        r"recipient) (?:mailbox|address)|"
+        r"is not a known user|user (?:account )?(?:doesn'?t|"
+        r"does not) exist|no account by that name|"
+        r"recipient not found|has no mailbox|not listed in|unknown mailbox|"
+        r"destination (?:mailbox|address) (?:unknown|invalid)|we do not have a user|"
+        r"user doesn'?t have a .{0,20} account|that domain isn'?t in my list of allowed rcpthosts|"
+        r"no one by that name|address lookup failed|mailbox name not allowed|invalid (?:address|"
+        r"recipient)|"
+        r"check if (?:the )?address is correct",
+    ),
+    (
+        R.NOTCOMPLIANTRFC,
+        r"\bRFC ?(?:5322|2822|822|5321|2821)|multiple addresses in From|"
+        r"not (?:RFC|standard) compliant|"
+        r"(?:duplicate|multiple|missing|invalid|malformed|bad) (?:\S+ )?(?:header|message-id|date)|"
+        r"header (?:field )?(?:is )?(?:missing|invalid|malformed)|8-?bit|bare (?:LF|CR|newline)|"
+        r"line too long|non-compliant",
+    ),
+    (
+        R.SPAMDETECTED,
+        r"\bspam(?!haus|cop)|junk ?mail|unsolicited|"
+        r"bulk (?:e-?)?mail|content (?:was )?(?:rejected|filter)|"
+        r"message (?:looks|considered) like|classified as|identified as|detected as|suspicious|"
+        r"scored|high (?:spam )?score|UCE\b|spamassassin|rejected by (?:anti-?spam|content)",
+    ),
+    (
+        R.TOOMANYCONN,
+        r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
+        r"exceeded (?:the )?(?:connection|session) limit",
+    ),
+    (
+        R.SPEEDING,
+        r"rate limit|too many (?:messages|emails|recipients)|sending rate|throttl|"
+        r"exceeded (?:the )?(?:rate|message) limit|try again later.{0,20}(?:rate|too many)|"
+        r"receiving mail at a rate",
+    ),
+    (
+        R.BLOCKED,
+        r"my name was rejected|messages from \[?\d{1,3}(?:\.\d{1,3}){3}|"
+        r"block(?:ed|list)|black ?list|\bRBL\b|DNSBL|"
+        r"spamhaus|spamcop|barracuda(?:central)?|"
+        r"sorbs|listed (?:in|on|at|by)|client host (?:\S+ )?(?:rejected|blocked)|access denied|"
+        r"\bbanned|not allowed to (?:send|connect)|"
+        r"connection (?:rejected|refused) .{0,30}(?:policy|"
+        r"ip)|"
+        r"your (?:ip|host|server|network)|ip address .{0,40}(?:rejected|not allowed|blocked)|"
+        r"rejected (?:because|due to) .{0,30}(?:ip|host|network)|dynamic ip|dial-?up|residential|"
+        r"refused to talk to me|mail from .{0,40}refused|\bdenied by policy|"
+        r"\bIP\b.{0,30}(?:not permitted|not allowed|rejected)",
+    ),
+    (
+        R.SECURITYERROR,
+        r"authentication (?:required|failed|credentials)|"
+        r"unauthenticated|\bauth(?:entication)? "
+        r"(?:is )?required|must (?:be )?authenticat|not authenticated|password|certificate|"
+        r"insecure|encryption",
+    ),
+    (
+        R.POLICYVIOLATION,
+        r"\bpolicy|violation|not (?:permitted|allowed) by|prohibited|forbidden|"
+        r"header error|restricted|not authori[sz]ed|administrative|denied by",
+    ),
+    (
+        R.CONTENTERROR,
+        r"content (?:error|not allowed|type)|conversion|"
+        r"invalid (?:character|content|mime)|"
+        r"mime|attachment|encoding",
+    ),
+    (
+        R.FILTERED,
+        r"filter|not authorized to receive|does not accept mail from|"
+        r"rejected by (?:the )?recipient|refused by (?:the )?recipient|"
+        r"recipient (?:has )?(?:refused|rejected)|"
+        r"not accept(?:ed)? .{0,20}from",
+    ),
+    (
+        R.SYSTEMFULL,
+        r"disk (?:is )?full|insufficient (?:system )?storage|out of (?:disk|memory)|"
+        r"system (?:is )?full|no space left",
+    ),
+    (
+        R.MAILERERROR,
+        r"mailer error|command (?:died|failed)|exit code|x-unix|procmail|maildrop|"
+        r"delivery program|pipe to|unknown mailer|local delivery failed",
+    ),
+    (
+        R.EXPIRED,
+        r"retry time(?:out)? (?:not reached|exceeded|expired)|delivery time expired|"
+        r"message expired|has expired|expired after|too long in (?:the )?queue|gave up|giving up|"
+        r"queue ?(?:time|lifetime|life)|could not be delivered (?:with)?in \d|"
+        r"cannot send message for|"
+        r"deferred for|undeliverable for|timed? ?out .{0,30}(?:days|hours)|not delivered after|"
+        r"message timed out|delivery attempts? (?:failed|expired) for|maximum time|"
+        r"has been delayed|was not delivered within|been in the queue|failed \d+ attempts|"
+        r"did not accept our requests to connect|aborted after",
+    ),
+    (
+        R.NETWORKERROR,
+        r"connection (?:timed out|refused|reset|closed|lost|dropped)|timed? ?out|"
+        r"no route to host|network (?:is )?unreachable|name service error|try again|"
+        r"temporary (?:failure|error|lookup)|temporarily unavailable|lost connection|"
+        r"could not connect|unable to connect|couldn'?t connect|connect to .{0,60}failed|"
+        r"malformed (?:or unexpected )?(?:name server )?reply|dns (?:error|failure|lookup)|"
+        r"servfail|too many hops|mail loop|loops back|routing loop|"
+        r"server not available",
+    ),
+    (
+        R.SYSTEMERROR,
+        r"system error|service (?:currently )?unavailable|"
+        r"upstream error|internal (?:server )?error|local (?:configuration )?error|"
+        r"server error|configuration error|service (?:is )?(?:not available|unavailable)|"
+        r"transaction failed|local error|temporary system problem|resources|"
+        r"could not (?:create|write|open)|i/o error",
+    ),
     (R.ONHOLD, r"\bon hold\b"),
-    (R.SYNTAXERROR, r"syntax error|not implemented|unrecognized command|command not (?:recognized|implemented)|"
-     r"bad sequence|invalid command|syntax"),
+    (
+        R.SYNTAXERROR,
+        r"syntax error|not implemented|unrecognized command|"
+        r"command not (?:recognized|implemented)|"
+        r"bad sequence|invalid command|syntax",
+    ),
 )
 
 
@@ -215,29 +374,75 @@ _FULL = re.compile(lowered(dict(_TEXT_RULES)[R.MAILBOXFULL]))
 
 # 4. RFC 3463 subject.detail codes when no phrase decided.
 STATUS_TABLE: dict[str, Reason] = {
-    "1.0": R.USERUNKNOWN, "1.3": R.USERUNKNOWN, "1.4": R.USERUNKNOWN, "1.5": R.USERUNKNOWN,
-    "1.7": R.REJECTED, "1.10": R.NOTACCEPT, "1.8": R.REJECTED, "1.9": R.USERUNKNOWN,
-    "2.0": R.USERUNKNOWN, "2.1": R.SUSPEND, "2.4": R.SYSTEMERROR,
-    "3.0": R.MAILERERROR, "3.1": R.SYSTEMFULL, "3.2": R.SYSTEMERROR, "3.3": R.SYSTEMERROR,
+    "1.0": R.USERUNKNOWN,
+    "1.3": R.USERUNKNOWN,
+    "1.4": R.USERUNKNOWN,
+    "1.5": R.USERUNKNOWN,
+    "1.7": R.REJECTED,
+    "1.10": R.NOTACCEPT,
+    "1.8": R.REJECTED,
+    "1.9": R.USERUNKNOWN,
+    "2.0": R.USERUNKNOWN,
+    "2.1": R.SUSPEND,
+    "2.4": R.SYSTEMERROR,
+    "3.0": R.MAILERERROR,
+    "3.1": R.SYSTEMFULL,
+    "3.2": R.SYSTEMERROR,
+    "3.3": R.SYSTEMERROR,
     "3.5": R.SYSTEMERROR,
-    "4.0": R.NETWORKERROR, "4.1": R.NETWORKERROR, "4.2": R.NETWORKERROR, "4.3": R.SYSTEMERROR,
-    "4.4": R.NOTACCEPT, "4.5": R.SYSTEMFULL, "4.6": R.NETWORKERROR,
-    "5.0": R.SYNTAXERROR, "5.1": R.SYNTAXERROR, "5.2": R.SYNTAXERROR, "5.3": R.EXCEEDLIMIT,
-    "5.4": R.SYNTAXERROR, "5.5": R.SYNTAXERROR,
-    "6.0": R.CONTENTERROR, "6.1": R.CONTENTERROR, "6.2": R.CONTENTERROR, "6.3": R.CONTENTERROR,
-    "6.4": R.CONTENTERROR, "6.5": R.CONTENTERROR,
-    "7.0": R.SECURITYERROR, "7.1": R.REJECTED, "7.2": R.SECURITYERROR, "7.3": R.SECURITYERROR,
-    "7.4": R.SECURITYERROR, "7.5": R.SECURITYERROR, "7.6": R.SECURITYERROR, "7.7": R.SECURITYERROR,
-    "7.8": R.SECURITYERROR, "7.9": R.POLICYVIOLATION, "7.13": R.SUSPEND, "7.17": R.HASMOVED,
-    "7.18": R.SUSPEND, "7.28": R.SPAMDETECTED,
+    "4.0": R.NETWORKERROR,
+    "4.1": R.NETWORKERROR,
+    "4.2": R.NETWORKERROR,
+    "4.3": R.SYSTEMERROR,
+    "4.4": R.NOTACCEPT,
+    "4.5": R.SYSTEMFULL,
+    "4.6": R.NETWORKERROR,
+    "5.0": R.SYNTAXERROR,
+    "5.1": R.SYNTAXERROR,
+    "5.2": R.SYNTAXERROR,
+    "5.3": R.EXCEEDLIMIT,
+    "5.4": R.SYNTAXERROR,
+    "5.5": R.SYNTAXERROR,
+    "6.0": R.CONTENTERROR,
+    "6.1": R.CONTENTERROR,
+    "6.2": R.CONTENTERROR,
+    "6.3": R.CONTENTERROR,
+    "6.4": R.CONTENTERROR,
+    "6.5": R.CONTENTERROR,
+    "7.0": R.SECURITYERROR,
+    "7.1": R.REJECTED,
+    "7.2": R.SECURITYERROR,
+    "7.3": R.SECURITYERROR,
+    "7.4": R.SECURITYERROR,
+    "7.5": R.SECURITYERROR,
+    "7.6": R.SECURITYERROR,
+    "7.7": R.SECURITYERROR,
+    "7.8": R.SECURITYERROR,
+    "7.9": R.POLICYVIOLATION,
+    "7.13": R.SUSPEND,
+    "7.17": R.HASMOVED,
+    "7.18": R.SUSPEND,
+    "7.28": R.SPAMDETECTED,
 }
 
 # 5. Bare reply codes (RFC 5321 §4.2.3).
 REPLY_TABLE: dict[str, Reason] = {
-    "421": R.SYSTEMERROR, "450": R.SYSTEMERROR, "451": R.SYSTEMERROR, "452": R.SYSTEMFULL,
-    "500": R.SYNTAXERROR, "501": R.SYNTAXERROR, "502": R.SYNTAXERROR, "503": R.SYNTAXERROR,
-    "504": R.SYNTAXERROR, "550": R.USERUNKNOWN, "551": R.HASMOVED, "552": R.MAILBOXFULL,
-    "553": R.USERUNKNOWN, "554": R.REJECTED, "555": R.SYNTAXERROR, "556": R.NOTACCEPT,
+    "421": R.SYSTEMERROR,
+    "450": R.SYSTEMERROR,
+    "451": R.SYSTEMERROR,
+    "452": R.SYSTEMFULL,
+    "500": R.SYNTAXERROR,
+    "501": R.SYNTAXERROR,
+    "502": R.SYNTAXERROR,
+    "503": R.SYNTAXERROR,
+    "504": R.SYNTAXERROR,
+    "550": R.USERUNKNOWN,
+    "551": R.HASMOVED,
+    "552": R.MAILBOXFULL,
+    "553": R.USERUNKNOWN,
+    "554": R.REJECTED,
+    "555": R.SYNTAXERROR,
+    "556": R.NOTACCEPT,
 }
 
 _BY_COMMAND = {
@@ -249,12 +454,16 @@ _BY_COMMAND = {
     ("HELO", R.ONHOLD): R.BLOCKED,
     ("EHLO", R.ONHOLD): R.BLOCKED,
 }
-# Postfix's prefix for any recipient restriction: an address reason only when nothing else says more.
+# Postfix's prefix for any recipient restriction: an address reason only when nothing
+# else says more.
 _WEAK_USERUNKNOWN = re.compile(r"recipient address rejected|invalid recipient", re.I)
 _TIMEOUT = re.compile(r"timed? ?out", re.I)
 # The stock "no such user" answers that content filters and list servers also give.
-_STOCK_UNKNOWN = re.compile(r"user unknown|unknown user|no such user|user not exist|"
-                            r"doesn'?t have a .{0,40} account|mailbox unavailable", re.I)
+_STOCK_UNKNOWN = re.compile(
+    r"user unknown|unknown user|no such user|user not exist|"
+    r"doesn'?t have a .{0,40} account|mailbox unavailable",
+    re.I,
+)
 
 
 def _filter_answer(status: str, command: str, diagnostic: str) -> bool:
@@ -270,6 +479,8 @@ def _filter_answer(status: str, command: str, diagnostic: str) -> bool:
     if subject == "1":
         return False
     return command == "DATA" or subject in ("", "0", "7")
+
+
 _CONTINUATION = re.compile(r"(?<=\s)[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\s)?")
 PERMANENT_REASONS = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED, R.NOTACCEPT})
 _NOT_FAILURES = {"delivered": R.DELIVERED, "relayed": R.DELIVERED, "expanded": R.DELIVERED}
@@ -362,7 +573,12 @@ def classify(
         reason = _BY_COMMAND.get((command, reason), reason)
         if reason is R.USERUNKNOWN and _filter_answer(status, command, diagnostic):
             reason = R.FILTERED
-    if reason is R.NETWORKERROR and action == "failed" and status[:1] in ("4", "") and _TIMEOUT.search(diagnostic):
+    if (
+        reason is R.NETWORKERROR
+        and action == "failed"
+        and status[:1] in ("4", "")
+        and _TIMEOUT.search(diagnostic)
+    ):
         reason = R.EXPIRED  # timeouts that ended in a bounce: the retries ran out
     if action == "delayed" and (provider is None and not _specific(status, diagnostic)):
         reason = R.EXPIRED

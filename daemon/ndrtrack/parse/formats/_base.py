@@ -44,6 +44,7 @@ _HEAD_ATTR = "_ndrtrack_head"
 _LOWER_ATTR = "_ndrtrack_lower"
 _PREFIX = 8000  # signatures are looked for this far into the text
 
+
 def cached_body(msg: Message) -> str:
     """The message's first human-readable text, decoded once and kept on the message."""
     text = getattr(msg, _BODY_ATTR, None)
@@ -132,10 +133,13 @@ class TextFormat(Format):
     """
 
     start: ClassVar[re.Pattern[str] | None] = None
-    recipient: ClassVar[re.Pattern[str]] = re.compile(r"^\s*<?(?P<addr>[^\s<>@]+@[^\s<>]+?)>?:?\s*$")
+    recipient: ClassVar[re.Pattern[str]] = re.compile(
+        r"^\s*<?(?P<addr>[^\s<>@]+@[^\s<>]+?)>?:?\s*$"
+    )
     end: ClassVar[re.Pattern[str]] = re.compile(
         r"^\s*-*\s*(?:Below this line is a copy|This is a copy of|Original message|"
-        r"Unsent message follows|The original message|Message headers follow)", re.I
+        r"Unsent message follows|The original message|Message headers follow)",
+        re.I,
     )
     stop: ClassVar[re.Pattern[str] | None] = None
     signature: ClassVar[re.Pattern[str] | None] = None
@@ -160,7 +164,9 @@ class TextFormat(Format):
         if not found:
             return None
         statuses = tuple(self.status(addr, squeeze(diag)) for addr, diag in found)
-        original = attached_original(msg) or (original_from_text(rest) if rest else OriginalMessage())
+        original = attached_original(msg) or (
+            original_from_text(rest) if rest else OriginalMessage()
+        )
         reporting = self.reporting_mta(msg, text)
         return Bounce(
             format=self.name,
@@ -183,7 +189,7 @@ class TextFormat(Format):
                 continue
             if self.end.search(line):
                 if found or self.start is not None:
-                    return self.finish(found), "\n".join(lines[index + 1:])
+                    return self.finish(found), "\n".join(lines[index + 1 :])
                 continue
             if self.stop is not None and self.stop.search(line):
                 if found:
@@ -193,7 +199,7 @@ class TextFormat(Format):
             match = self.recipient.search(line)
             address = clean_address(match.group("addr")) if match else ""
             if address and self.accept(address, line):
-                found.append((address, [line[match.end():]] if match else []))
+                found.append((address, [line[match.end() :]] if match else []))
             elif found and found[-1][0]:
                 found[-1][1].append(line)
         return self.finish(found), ""

@@ -24,7 +24,8 @@ class AmazonWorkMail(Format):
 
     def detect(self, msg: Message) -> bool:
         return str(msg.get("X-Mailer", "")).startswith("Amazon WorkMail") or signature_in(
-            _SIGNATURE, msg, 2000)
+            _SIGNATURE, msg, 2000
+        )
 
     def parse(self, msg: Message) -> Bounce | None:
         return dsn.parse_report(msg, format_name=self.name)

@@ -35,9 +35,13 @@ class ApacheJames(Format):
             return None
         diagnostic = squeeze(error.group(1))
         statuses = tuple(
-            DeliveryStatus(recipient=address, status=first_status(diagnostic),
-                           reply_code=first_reply(diagnostic), diagnostic=diagnostic,
-                           smtp_command="RCPT")
+            DeliveryStatus(
+                recipient=address,
+                status=first_status(diagnostic),
+                reply_code=first_reply(diagnostic),
+                diagnostic=diagnostic,
+                smtp_command="RCPT",
+            )
             for address in addresses_in_text(rcpt.group(1))
         )
         return Bounce(format=self.name, statuses=statuses)

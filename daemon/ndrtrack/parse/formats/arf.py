@@ -32,7 +32,9 @@ class Arf(Format):
         if msg.get_content_type() == "multipart/report":
             return (msg.get_param("report-type") or "").lower() == "feedback-report"
         body = cached_body(msg)[:3000]
-        return bool(_FEEDBACK_FIELDS.search(body) or (self.hinted(msg) and _UNSUBSCRIBE.search(body)))
+        return bool(
+            _FEEDBACK_FIELDS.search(body) or (self.hinted(msg) and _UNSUBSCRIBE.search(body))
+        )
 
     def report_text(self, msg: Message) -> str:
         for part in msg.walk():
@@ -46,14 +48,22 @@ class Arf(Format):
             for key, value in block.items():
                 fields.setdefault(key, value)
         original = attached_original(msg) or OriginalMessage()
-        recipients = [clean_address(fields.get(k, "")) for k in ("original-rcpt-to", "removal-recipient")]
+        recipients = [
+            clean_address(fields.get(k, "")) for k in ("original-rcpt-to", "removal-recipient")
+        ]
         recipients = [r for r in recipients if r] or list(original.recipients[:1])
         if not recipients and _UNSUBSCRIBE.search(cached_body(msg)):
             recipients = [clean_address(str(msg.get("From", "")))]
         statuses = tuple(
-            DeliveryStatus(recipient=r, action="feedback", diagnostic=fields.get("feedback-type", ""),
-                           reason="feedback", permanent=False)
-            for r in recipients if r
+            DeliveryStatus(
+                recipient=r,
+                action="feedback",
+                diagnostic=fields.get("feedback-type", ""),
+                reason="feedback",
+                permanent=False,
+            )
+            for r in recipients
+            if r
         )
         return Bounce(
             format=self.name,
@@ -66,5 +76,3 @@ class Arf(Format):
 
 
 FORMAT = Arf()
-
-

@@ -19,7 +19,8 @@ from ndrtrack.parse.reasons import text_reason
 
 _SUBJECT = re.compile(
     r"^(?:Auto(?:matic)?[ -]?(?:reply|response|antwort|respons)|Out of (?:the )?Office|"
-    r"Abwesenheit|R[ée]ponse automatique|Vacation|Away from)", re.I
+    r"Abwesenheit|R[ée]ponse automatique|Vacation|Away from)",
+    re.I,
 )
 _AUTO_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
 _DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery", re.I)
@@ -47,9 +48,16 @@ class AutoReply(Format):
             reason = text_reason(text) or "suspend"
             status = DeliveryStatus(recipient=sender, diagnostic=text, reason=str(reason))
             return Bounce(format=self.name, statuses=(status,) if sender else ())
-        status = DeliveryStatus(recipient=sender, action="autoreply", diagnostic=text,
-                                reason="vacation", permanent=False)
-        return Bounce(format=self.name, statuses=(status,) if sender else (), kind=MessageKind.AUTOREPLY)
+        status = DeliveryStatus(
+            recipient=sender,
+            action="autoreply",
+            diagnostic=text,
+            reason="vacation",
+            permanent=False,
+        )
+        return Bounce(
+            format=self.name, statuses=(status,) if sender else (), kind=MessageKind.AUTOREPLY
+        )
 
 
 FORMAT = AutoReply()

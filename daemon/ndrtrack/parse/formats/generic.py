@@ -31,20 +31,28 @@ from ndrtrack.parse.extract import (
 from ndrtrack.parse.formats._base import Format, addresses_in, cached_body, head
 from ndrtrack.parse.headers import original_from_text
 
-_BOUNCE_FROM = re.compile(r"mailer-daemon|postmaster|post_master|mail delivery|MAILER_DAEMON|"
-                          r"Mail\.Delivery|InterScan|\bMSS\b", re.I)
-_BOUNCE_SUBJECT = re.compile(r"undeliver|deliver(?:y|ed)? fail|failure|returned mail|"
-                             r"delivery status|not (?:be )?delivered|mail system error|"
-                             r"could not be delivered|error sending|rejected|warning", re.I)
+_BOUNCE_FROM = re.compile(
+    r"mailer-daemon|postmaster|post_master|mail delivery|MAILER_DAEMON|"
+    r"Mail\.Delivery|InterScan|\bMSS\b",
+    re.I,
+)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|deliver(?:y|ed)? fail|failure|returned mail|"
+    r"delivery status|not (?:be )?delivered|mail system error|"
+    r"could not be delivered|error sending|rejected|warning",
+    re.I,
+)
 _COPY = re.compile(
     r"^\s*[-=*]*\s*(?:(?:the )?original message(?: follows|:)?|Below (?:this line )?is a copy|"
-    r"(?:Unsent|Returned|Original) message (?:follows|header)|\|?-* ?Message text follows|Included is a copy|"
+    r"(?:Unsent|Returned|Original) message (?:follows|"
+    r"header)|\|?-* ?Message text follows|Included is a copy|"
     r"(?:this is )?a copy of (?:the|your) (?:original )?message|The attachment contains|"
     r"[-=]{2,}\s*original message|Message details:|End of message)",
     re.I | re.M,
 )
-_SENDER_LINE = re.compile(r"message-?id|^\s*(?:From|MAIL FROM|Sender|Return-Path|Reply-To|Envelope-From)\b\s*:?",
-                          re.I)
+_SENDER_LINE = re.compile(
+    r"message-?id|^\s*(?:From|MAIL FROM|Sender|Return-Path|Reply-To|Envelope-From)\b\s*:?", re.I
+)
 _ROLE = re.compile(r"^(?:postmaster|mailer-daemon|post_master|abuse|noreply|no-reply)@", re.I)
 _URL = re.compile(r"\S+://\S+")
 
@@ -64,7 +72,7 @@ class Generic(Format):
         copy = _COPY.search(text)
         section = text[: copy.start()] if copy else text[:6000]
         original = attached_original(msg) or (
-            original_from_text(text[copy.end():].split("\n", 1)[-1]) if copy else OriginalMessage()
+            original_from_text(text[copy.end() :].split("\n", 1)[-1]) if copy else OriginalMessage()
         )
         recipients = self.recipients(msg, section, original)
         if not recipients:
@@ -73,13 +81,19 @@ class Generic(Format):
         reporting = clean_address(str(msg.get("From", ""))).partition("@")[2]
         statuses = tuple(
             DeliveryStatus(
-                recipient=address, status=first_status(section), reply_code=first_reply(section),
-                diagnostic=diagnostic, remote_mta=remote_host(section),
-                reporting_mta=reporting, smtp_command=smtp_command(section),
+                recipient=address,
+                status=first_status(section),
+                reply_code=first_reply(section),
+                diagnostic=diagnostic,
+                remote_mta=remote_host(section),
+                reporting_mta=reporting,
+                smtp_command=smtp_command(section),
             )
             for address in recipients
         )
-        return Bounce(format=self.name, reporting_mta=reporting, original=original, statuses=statuses)
+        return Bounce(
+            format=self.name, reporting_mta=reporting, original=original, statuses=statuses
+        )
 
     @staticmethod
     def recipients(msg: Message, section: str, original: OriginalMessage) -> list[str]:

@@ -20,8 +20,11 @@ class Gmail(TextFormat):
     name = "gmail"
     order = 20
     hints = re.compile(r"mailer-daemon@(?:googlemail|gmail)\.com", re.I)
-    signature = re.compile(r"Delivery to the following recipients? (?:failed|has been delayed)|"
-                           r"Technical details of (?:permanent|temporary) failure", re.I)
+    signature = re.compile(
+        r"Delivery to the following recipients? (?:failed|has been delayed)|"
+        r"Technical details of (?:permanent|temporary) failure",
+        re.I,
+    )
     start = re.compile(r"Delivery to the following recipients? (?:failed|has been delayed)", re.I)
     recipient = re.compile(r"^\s{2,}(?P<addr>[^\s<>@]+@[^\s<>]+)\s*$")
     end = re.compile(r"^\s*-{3,} ?(?:Original message|Message truncated)", re.I)
@@ -35,8 +38,12 @@ class Gmail(TextFormat):
         bounce = super().parse(msg)
         if bounce is not None and re.search(r"has been delayed", cached_body(msg)[:3000], re.I):
             from dataclasses import replace
-            return replace(bounce, kind=MessageKind.DELAYED,
-                           statuses=tuple(replace(s, action="delayed") for s in bounce.statuses))
+
+            return replace(
+                bounce,
+                kind=MessageKind.DELAYED,
+                statuses=tuple(replace(s, action="delayed") for s in bounce.statuses),
+            )
         return bounce
 
 

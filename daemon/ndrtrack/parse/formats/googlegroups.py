@@ -31,7 +31,9 @@ class GoogleGroups(Format):
     def parse(self, msg: Message) -> Bounce | None:
         text = cached_body(msg)
         copy = _COPY.search(text)
-        original = attached_original(msg) or (original_from_text(text[copy.end():]) if copy else None)
+        original = attached_original(msg) or (
+            original_from_text(text[copy.end() :]) if copy else None
+        )
         recipients = [a.lower() for a in _FAILED.findall(msg.get("X-Failed-Recipients", ""))]
         if not recipients and original is not None:
             recipients = [r for r in original.recipients if "googlegroups" in r][:1]
@@ -42,8 +44,12 @@ class GoogleGroups(Format):
             DeliveryStatus(recipient=r, diagnostic=explanation, reason="rejected", permanent=False)
             for r in recipients
         )
-        return Bounce(format=self.name, reporting_mta="googlegroups.com", statuses=statuses,
-                      original=original or Bounce(format="").original)
+        return Bounce(
+            format=self.name,
+            reporting_mta="googlegroups.com",
+            statuses=statuses,
+            original=original or Bounce(format="").original,
+        )
 
 
 FORMAT = GoogleGroups()

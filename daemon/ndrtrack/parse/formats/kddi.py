@@ -16,9 +16,13 @@ from ndrtrack.parse.formats._base import TextFormat
 class Kddi(TextFormat):
     name = "kddi"
     order = 30
-    hints = re.compile(r"@\S*(?:ezweb\.ne\.jp|dion\.ne\.jp|au\.com|kddi\.com)|Mail System Error - Returned Mail",
-                       re.I)
-    recipient = re.compile(r"^\s*(?:Could not be delivered to:\s*)?<(?P<addr>[^\s<>]+@[^\s<>]+)>", re.M)
+    hints = re.compile(
+        r"@\S*(?:ezweb\.ne\.jp|dion\.ne\.jp|au\.com|kddi\.com)|Mail System Error - Returned Mail",
+        re.I,
+    )
+    recipient = re.compile(
+        r"^\s*(?:Could not be delivered to:\s*)?<(?P<addr>[^\s<>]+@[^\s<>]+)>", re.M
+    )
     end = re.compile(r"^-{3,}\s*$|^Received:", re.I)
     prefer_dsn = False
 

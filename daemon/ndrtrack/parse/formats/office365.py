@@ -19,10 +19,17 @@ from ndrtrack.parse.formats._base import TextFormat
 class Office365(TextFormat):
     name = "office365"
     order = 20
-    hints = re.compile(r"^Undeliverable:|postmaster@\S*(?:outlook|office365|microsoft)", re.I | re.M)
-    signature = re.compile(r"Diagnostic information for administrators|Delivery has failed to these "
-                           r"recipients|Your message did not reach some or all of the intended", re.I)
-    start: ClassVar[re.Pattern[str] | None] = re.compile(r"Diagnostic information for administrators", re.I)
+    hints = re.compile(
+        r"^Undeliverable:|postmaster@\S*(?:outlook|office365|microsoft)", re.I | re.M
+    )
+    signature = re.compile(
+        r"Diagnostic information for administrators|Delivery has failed to these "
+        r"recipients|Your message did not reach some or all of the intended",
+        re.I,
+    )
+    start: ClassVar[re.Pattern[str] | None] = re.compile(
+        r"Diagnostic information for administrators", re.I
+    )
     recipient = re.compile(r"^\s*(?P<addr>[^\s<>()@]+@[^\s<>()]+?)(?:<mailto:[^>]*>)?\s*(?:\(|$)")
     end = re.compile(r"^\s*Original message headers:", re.I)
 

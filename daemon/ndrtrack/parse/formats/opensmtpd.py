@@ -27,10 +27,14 @@ class OpenSMTPD(TextFormat):
 
     def parse(self, msg: Message) -> Bounce | None:
         from dataclasses import replace
+
         bounce = super().parse(msg)
         if bounce is not None and re.search(r"is delayed for more than", cached_body(msg), re.I):
-            return replace(bounce, kind=MessageKind.DELAYED,
-                           statuses=tuple(replace(s, action="delayed") for s in bounce.statuses))
+            return replace(
+                bounce,
+                kind=MessageKind.DELAYED,
+                statuses=tuple(replace(s, action="delayed") for s in bounce.statuses),
+            )
         return bounce
 
 

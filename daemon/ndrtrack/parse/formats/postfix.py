@@ -23,7 +23,8 @@ class Postfix(TextFormat):
     hints = re.compile(r"Undelivered Mail Returned to Sender|Mail Delivery System", re.I)
     signature = re.compile(
         r"This is the (?:\S+ )?Postfix program|^X-Postfix-(?:Queue-ID|Sender):|"
-        r"I'm sorry to have to inform you that the message returned", re.I | re.M
+        r"I'm sorry to have to inform you that the message returned",
+        re.I | re.M,
     )
     start: ClassVar[re.Pattern[str] | None] = re.compile(
         r"could not be delivered to one or more|The \S* ?Postfix program|delete your own text", re.I
@@ -39,7 +40,9 @@ class Postfix(TextFormat):
             return False
         payload = part.get_payload()
         blocks = payload if isinstance(payload, list) else []
-        return any(key.lower().startswith("x-postfix") for block in blocks[:1] for key in block.keys())
+        return any(
+            key.lower().startswith("x-postfix") for block in blocks[:1] for key in block.keys()
+        )
 
 
 FORMAT = Postfix()

@@ -29,7 +29,9 @@ class Qmail(TextFormat):
     name = "qmail"
     order = 60
     hints = re.compile(r"^failure notice$", re.I | re.M)
-    signature = re.compile(r"This is the qmail-send program|qmail-send|I'm afraid I wasn't able to deliver", re.I)
+    signature = re.compile(
+        r"This is the qmail-send program|qmail-send|I'm afraid I wasn't able to deliver", re.I
+    )
     start = re.compile(r"wasn't able to deliver your message|unable to deliver your message", re.I)
     recipient = re.compile(r"^<(?P<addr>[^\s<>]+@[^\s<>]+)>:\s*$")
     end = re.compile(r"^--- (?:Below this line|Enclosed)", re.I)

@@ -11,7 +11,6 @@ session follows -----" with ``addr... Deferred: …`` / ``550 addr... User unkno
 from __future__ import annotations
 
 import re
-
 from dataclasses import replace
 from email.message import Message
 
@@ -30,15 +29,22 @@ class Sendmail(TextFormat):
     hints = re.compile(r"Returned mail:|Mail Delivery Subsystem|Postmaster notify", re.I)
     signature = re.compile(
         r"-{3,} ?(?:Transcript of session follows|The following addresses had)|"
-        r"The original message was received at", re.I
+        r"The original message was received at",
+        re.I,
     )
-    start = re.compile(r"-{3,} ?(?:Transcript of session follows|The following addresses had)", re.I)
+    start = re.compile(
+        r"-{3,} ?(?:Transcript of session follows|The following addresses had)", re.I
+    )
     recipient = re.compile(
-        r"^(?:>>> )?(?:[45]\d\d[ -](?:[45]\.\d+\.\d+ )?)?<?(?P<addr>[^\s<>]+@[^\s<>.]+(?:\.[^\s<>.]+)*?)>?"
+        r"^(?:>>> )?(?:[45]\d\d[ -](?:[45]\.\d+\.\d+ )?)?"
+        r"<?(?P<addr>[^\s<>]+@[^\s<>.]+(?:\.[^\s<>.]+)*?)>?"
         r"(?:\.\.\.|\s*$|\s+[(\[<])"
     )
-    end = re.compile(r"^\s*-{3,} ?(?:Unsent message follows|Original message follows|"
-                     r"Message header follows|Returned message)", re.I)
+    end = re.compile(
+        r"^\s*-{3,} ?(?:Unsent message follows|Original message follows|"
+        r"Message header follows|Returned message)",
+        re.I,
+    )
 
     def detect(self, msg):  # noqa: ANN001, ANN201
         return signature_in(self.signature, msg, 8000)
@@ -68,9 +74,15 @@ def _from_transcript(status: DeliveryStatus, transcript: str) -> DeliveryStatus:
         for candidate in (line, lines[index - 1] if index else ""):
             code = _REPLY_LINE.match(candidate.strip())
             if code:
-                diagnostic = status.diagnostic if _SMTP_WORDS.search(status.diagnostic) else squeeze(line)
-                return replace(status, reply_code=code.group(1), diagnostic=diagnostic,
-                               status=status.status or first_status(candidate))
+                diagnostic = (
+                    status.diagnostic if _SMTP_WORDS.search(status.diagnostic) else squeeze(line)
+                )
+                return replace(
+                    status,
+                    reply_code=code.group(1),
+                    diagnostic=diagnostic,
+                    status=status.status or first_status(candidate),
+                )
     return status
 
 

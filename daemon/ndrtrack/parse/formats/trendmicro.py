@@ -17,7 +17,9 @@ class TrendMicro(TextFormat):
     order = 40
     hints = re.compile(r"InterScan|Mail could not be delivered", re.I)
     signature = re.compile(r"InterScan Messaging Security|^Sent <<< RCPT TO:", re.I | re.M)
-    recipient = re.compile(r"(?:Unable to deliver message to |^Sent <<< RCPT TO:)<(?P<addr>[^\s<>]+@[^\s<>]+)>")
+    recipient = re.compile(
+        r"(?:Unable to deliver message to |^Sent <<< RCPT TO:)<(?P<addr>[^\s<>]+@[^\s<>]+)>"
+    )
     end = re.compile(r"^\*+\s+End of message", re.I)
 
     def detect(self, msg):  # noqa: ANN001, ANN201

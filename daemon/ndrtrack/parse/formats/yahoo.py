@@ -16,7 +16,9 @@ class Yahoo(Qmail):
     name = "yahoo"
     order = 20
     hints = re.compile(r"MAILER-DAEMON@\S*yahoo|Failure Notice", re.I)
-    signature = re.compile(r"Sorry, we were unable to deliver your message to the following address", re.I)
+    signature = re.compile(
+        r"Sorry, we were unable to deliver your message to the following address", re.I
+    )
 
     def detect(self, msg):  # noqa: ANN001, ANN201
         return super().detect(msg)

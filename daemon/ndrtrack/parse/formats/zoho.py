@@ -28,7 +28,9 @@ class Zoho(TextFormat):
         """Zoho writes the reply code as ``ERROR_CODE :550,``."""
         status = super().status(address, diagnostic)
         code = _ERROR_CODE.search(diagnostic)
-        return replace(status, reply_code=code.group(1)) if code and not status.reply_code else status
+        return (
+            replace(status, reply_code=code.group(1)) if code and not status.reply_code else status
+        )
 
     def detect(self, msg):  # noqa: ANN001, ANN201
         return self.hinted(msg) and super().detect(msg)
