@@ -45,6 +45,8 @@ REPORT_PARTS = frozenset({
 })
 EMBEDDED_TYPES = frozenset({"message/rfc822", "message/global"})
 EML_NAMES = (".eml", ".mht", ".message")
+EML_TYPES = frozenset({"application/x-eml", "application/eml", "application/x-message-rfc822",
+                       "message/x-emlx"})
 _HEADER_LINE = re.compile(rb"^[!-9;-~]{1,76}:[ \t]?\S?")
 _DAEMON_FROM = re.compile(r"mailer-daemon|mail delivery (?:system|subsystem)", re.IGNORECASE)
 
@@ -183,7 +185,8 @@ def _attached(part: Message, log: UnwrapLog) -> Iterator[tuple[str, Message]]:
     elif ctype == "application/vnd.ms-outlook" or name.endswith(".msg"):
         data = _payload_bytes(part)
         yield from (("msg", m) for m in containers.msg_messages(data, log.errors))
-    elif name.endswith(EML_NAMES) or (ctype == "application/octet-stream" and not name):
+    elif name.endswith(EML_NAMES) or ctype in EML_TYPES or (
+            ctype == "application/octet-stream" and not name):
         data = _payload_bytes(part)
         if data and _looks_like_message(data):
             yield "eml-attachment", parse_bytes_compat(data)
