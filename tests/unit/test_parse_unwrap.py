@@ -44,6 +44,7 @@ def layers(raw: bytes) -> list:
     ("Content-Type: application/octet-stream; name=x.eml\nContent-Transfer-Encoding: base64",
      base64.encodebytes(INNER).decode(), "eml-attachment"),
     ("Content-Type: text/plain; name=\"Original.EML\"", INNER.decode(), "eml-attachment"),
+    ("Content-Type: application/x-eml", INNER.decode(), "eml-attachment"),
 ])
 def test_attached_message_is_a_layer(headers: str, payload: str, via: str) -> None:
     found = layers(forward(headers, payload))
