@@ -17,6 +17,7 @@ from email.message import Message
 from ndrtrack.model import Bounce, DeliveryStatus
 from ndrtrack.parse.extract import first_status, squeeze
 from ndrtrack.parse.formats._base import TextFormat, cached_body, signature_in
+from ndrtrack.parse.headers import original_from_text
 
 _TRANSCRIPT = re.compile(r"-{3,} ?Transcript of session follows -{3,}", re.I)
 _REPLY_LINE = re.compile(r"^(?:<<< ?)?([245]\d\d)(?:[ -]|$)")
@@ -48,6 +49,18 @@ class Sendmail(TextFormat):
 
     def detect(self, msg):  # noqa: ANN001, ANN201
         return signature_in(self.signature, msg, 8000)
+
+    def scan(self, text: str) -> tuple[list[tuple[str, str]], str]:
+        """Old Sendmail sometimes names only the host in the transcript ("421 example.com
+        (smtp)... Deferred"): the recipients are then the returned message's To/Cc."""
+        found, rest = super().scan(text)
+        if found or not rest:
+            return found, rest
+        start = self.start.search(text) if self.start else None
+        between = text[start.end() : len(text) - len(rest)] if start else ""
+        section = between.rstrip().rpartition("\n")[0]  # without the "Unsent message" line
+        recipients = original_from_text(rest).recipients
+        return [(r, squeeze(section)) for r in recipients if section.strip()], rest
 
     def parse(self, msg: Message) -> Bounce | None:
         """The DSN, completed from the transcript where its Diagnostic-Code says too little."""
