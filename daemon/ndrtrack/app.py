@@ -23,7 +23,6 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +30,7 @@ from ndrtrack.config import Config, load_config
 from ndrtrack.errors import ConfigError
 from ndrtrack.intake.runner import Runner
 from ndrtrack.intake.smtp import IntakeListener
-from ndrtrack.intake.spool import Spool
+from ndrtrack.intake.spool import Spool, SpoolWriter
 from ndrtrack.logsetup import configure_logging
 from ndrtrack.metrics import CONFIG_RELOADS, SPOOL_ENTRIES
 from ndrtrack.store.base import Store, open_store
@@ -39,7 +38,7 @@ from ndrtrack.store.base import Store, open_store
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 30.0  # for transactions in flight at SIGTERM (systemd's TimeoutStopSec is 90)
-SPOOL_WRITERS = 32  # threads for spool writes: concurrent sessions' fsyncs overlap
+SPOOL_WRITERS = 2  # threads writing batches to the spool (one writes while one flushes)
 
 
 class Service(Protocol):
@@ -113,7 +112,7 @@ class App:
         self.grace = grace
         self.store = open_store(config.store.type, config.store.path)
         self.spool = Spool(config.spool.path)
-        self.executor = ThreadPoolExecutor(SPOOL_WRITERS, thread_name_prefix="ndrtrack-spool")
+        self.writer: SpoolWriter | None = None
         self.runner: Runner | None = None
         self.listeners: dict[str, IntakeListener] = {}
         self.http: Any = None
@@ -130,6 +129,10 @@ class App:
         checks["runner_running"] = self.runner is not None and self.runner.running
         return checks
 
+    def intake_busy(self) -> bool:
+        """Some SMTP/LMTP transaction is in flight (the runner then gives way)."""
+        return any(listener.sessions.busy() for listener in self.listeners.values())
+
     def refresh_gauges(self) -> None:
         for state, count in self.spool.counts().items():
             SPOOL_ENTRIES.labels(state).set(count)
@@ -138,7 +141,9 @@ class App:
     async def start(self) -> None:
         await asyncio.to_thread(self.store.setup)
         await asyncio.to_thread(self.spool.setup)
-        self.runner = Runner(spool=self.spool, store=self.store, config=self.config)
+        self.writer = SpoolWriter(self.spool, threads=SPOOL_WRITERS)
+        self.runner = Runner(spool=self.spool, store=self.store, config=self.config,
+                             intake_busy=self.intake_busy)
         await self.runner.start()
         if self.config.http.enabled:
             from ndrtrack.http import HttpService
@@ -150,7 +155,7 @@ class App:
             if listener_config.enabled:
                 listener = IntakeListener(source=name, config=listener_config,
                                           addresses=self.config.intake.addresses,
-                                          spool=self.spool, executor=self.executor,
+                                          writer=self.writer,
                                           on_stored=self.runner.wake)
                 await listener.start()
                 self.listeners[name] = listener
@@ -181,7 +186,8 @@ class App:
             await self._quietly("http", self.http.stop())
         for task in self._tasks:
             task.cancel()
-        self.executor.shutdown(wait=True)
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
         await asyncio.to_thread(self.store.close)
         log.info("stopped")
 

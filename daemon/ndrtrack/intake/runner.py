@@ -29,6 +29,11 @@ from ndrtrack.store.base import Store
 log = logging.getLogger(__name__)
 
 GAUGE_INTERVAL = 5.0  # seconds between spool directory counts (done/ can be large)
+#: While the intake is busy, the runner pauses this many times as long as its last entry took:
+#: the stages (parsing) are CPU-bound and share the interpreter with the SMTP sessions, and a
+#: sending MTA waiting for its 250 matters more than how soon a case is recorded — the spool
+#: is durable, the backlog is worked off as soon as the burst is over.
+YIELD_FACTOR = 3.0
 
 
 @dataclass(slots=True)
@@ -54,7 +59,8 @@ class Runner:
     """Drives spool entries through the stages; ``start``/``stop`` from the App."""
 
     def __init__(self, *, spool: Spool, store: Store, config: Config,
-                 stages: tuple[Stage, ...] | None = None) -> None:
+                 stages: tuple[Stage, ...] | None = None,
+                 intake_busy: Callable[[], bool] = lambda: False) -> None:
         self.spool = spool
         self.store = store
         self.config = config
@@ -65,6 +71,7 @@ class Runner:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._last_gauge = 0.0
+        self.intake_busy = intake_busy
 
     @property
     def settings(self) -> RunnerConfig:
@@ -110,7 +117,10 @@ class Runner:
             for entry_id in due:
                 if self._stopping:
                     break
+                started = time.perf_counter()
                 await loop.run_in_executor(self._executor, self.process, entry_id)
+                if self.intake_busy():
+                    await asyncio.sleep((time.perf_counter() - started) * YIELD_FACTOR)
             if not due:
                 self._update_gauge(force=False)
                 try:

@@ -6,9 +6,10 @@ messages.  What the forwarding server must be able to rely on:
 - ``RCPT TO`` is accepted only for the configured intake addresses (case-insensitive, with
   ``+tag`` sub-addresses); anything else gets ``550 5.1.1``, so the daemon is never a relay.
 - The null sender ``<>`` is accepted: a bounce may come straight to us.
-- ``250 2.0.0 Ok: queued as <spool id>`` is sent only after ``Spool.store`` returned, i.e. the
-  message and its envelope are fsync'd and renamed into ``new/``.  The store runs in a thread
-  pool so the fsyncs of concurrent sessions overlap instead of queueing behind the loop.
+- ``250 2.0.0 Ok: queued as <spool id>`` is sent only after the spool stored the message, i.e.
+  it and its envelope are durable and renamed into ``new/``.  The writing happens in the
+  ``SpoolWriter``'s threads, batched, so concurrent sessions share the flushes instead of
+  queueing behind the loop.
 - Any internal failure answers ``451 4.3.0`` (try again later), never a 5xx — a 5xx would make
   the forwarder bounce the very message we exist to read — and never leaks exception text.
 - ``SIZE`` is advertised and enforced (``552 5.3.4``); connections are limited overall and per
@@ -29,7 +30,6 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from ndrtrack.config import ListenerConfig
 from ndrtrack.errors import SpoolError
-from ndrtrack.intake.spool import Envelope, Spool
+from ndrtrack.intake.spool import Envelope, SpoolWriter
 from ndrtrack.metrics import INTAKE_BYTES, INTAKE_MESSAGES, SMTP_SESSIONS
 
 log = logging.getLogger(__name__)
@@ -129,10 +129,8 @@ class Sessions:
 class IntakeHandler:
     """The aiosmtpd handler: recipient policy, durable storage, safe error replies."""
 
-    def __init__(self, *, spool: Spool, executor: Executor, listener: IntakeListener,
-                 source: str) -> None:
-        self.spool = spool
-        self.executor = executor
+    def __init__(self, *, writer: SpoolWriter, listener: IntakeListener, source: str) -> None:
+        self.writer = writer
         self.listener = listener
         self.source = source
 
@@ -163,11 +161,10 @@ class IntakeHandler:
             mail_from="" if envelope.mail_from == "<>" else (envelope.mail_from or ""),
             rcpt_tos=tuple(envelope.rcpt_tos), peer=_peer_ip(session),
             helo=session.host_name or "", source=self.source, tls=session.ssl is not None)
-        loop = asyncio.get_running_loop()
         started = time.perf_counter()
         server.storing = True  # type: ignore[attr-defined]
         try:
-            entry = await loop.run_in_executor(self.executor, self.spool.store, data, record)
+            entry = await self.writer.store(data, record)
         except SpoolError as exc:
             INTAKE_MESSAGES.labels(self.source, "tempfail").inc()
             log.error("spool write failed peer=%s size=%d: %s", record.peer, len(data), exc)
@@ -303,15 +300,14 @@ class IntakeListener:
     """One SMTP or LMTP listener: ``start`` binds, ``stop`` drains, ``update`` applies a reload."""
 
     def __init__(self, *, source: str, config: ListenerConfig, addresses: Iterable[str],
-                 spool: Spool, executor: Executor,
+                 writer: SpoolWriter,
                  on_stored: Callable[[], None] = lambda: None) -> None:
         self.source = source
         self.on_stored = on_stored
         self.config = config
         self.policy = Policy.from_config(config, addresses)
         self.sessions = Sessions()
-        self.handler = IntakeHandler(spool=spool, executor=executor, listener=self,
-                                     source=source)
+        self.handler = IntakeHandler(writer=writer, listener=self, source=source)
         self._tls = tls_context(config.tls_cert_file, config.tls_key_file)
         self.hostname = config.hostname or socket.getfqdn()
         self._server: asyncio.Server | None = None
