@@ -154,6 +154,11 @@ def _apple(msg: Message) -> str:
             f"Date: 28 November 2026 at 01:21:00 CET\nTo: {_field(msg, 'To')}\n\n")
 
 
+def _pasted(msg: Message) -> str:
+    """A person copies only the NDR's text under a forward marker: no header block at all."""
+    return "-------- Forwarded Message --------\n\n"
+
+
 LAYOUTS: dict[str, Callable[[bytes], bytes]] = {
     "rfc822": attached_rfc822,
     "rfc822-base64": attached_rfc822_base64,
@@ -165,4 +170,5 @@ LAYOUTS: dict[str, Callable[[bytes], bytes]] = {
     "inline-gmail": _inline(_gmail, "Fwd:"),
     "inline-thunderbird": _inline(_thunderbird, "Fwd:"),
     "inline-apple": _inline(_apple, "Fwd:", quote=True),
+    "inline-pasted-text": _inline(_pasted, "Fwd:"),
 }

@@ -336,22 +336,7 @@ def _forward_at(lines: Lines, raw: list[str], i: int, line: str) -> Found | None
         return "forward", raw[i].strip(), groupwise, i + 1
     kind = _separator_kind(line)
     if kind:
-        glued = _glued_fields(line) if len(line) > 30 else []
-        if glued and _acceptable(dict(glued)):
-            return kind, line, dict(glued), i + 1
-        j = i + 1
-        while j < len(lines) and j - i < 4 and not lines[j][0]:
-            j += 1
-        block = _read_block(lines, j)
-        if block:
-            return kind, line, block.fields, block.end
-        attribution = _attribution(lines[j][0]) if j < len(lines) else None
-        if attribution is not None:
-            return kind, line, attribution, j + 1
-        named = _ADDRESS.search(line) if kind == "forward" else None
-        if named is not None:  # mutt: "----- Forwarded message from A <a@x> -----"
-            return kind, line, {"from": _sender_around(line, named.start(), named.end())}, j
-        return None
+        return _after_separator(kind, line, lines, i)
     if _field(line) is not None:
         block = _read_block(lines, i)
         if block and len(block.fields) >= 2:
@@ -366,6 +351,28 @@ def _forward_at(lines: Lines, raw: list[str], i: int, line: str) -> Found | None
     if wrote is not None:
         return "wrote", "", wrote, i + 1
     return None
+
+
+def _after_separator(kind: str, line: str, lines: Lines, i: int) -> Found | None:
+    """What follows a separator line: glued fields, a header block, an attribution line —
+    or, under an explicit forward marker, just the forwarded text (a pasted NDR)."""
+    glued = _glued_fields(line) if len(line) > 30 else []
+    if glued and _acceptable(dict(glued)):
+        return kind, line, dict(glued), i + 1
+    j = i + 1
+    while j < len(lines) and j - i < 4 and not lines[j][0]:
+        j += 1
+    block = _read_block(lines, j)
+    if block:
+        return kind, line, block.fields, block.end
+    attribution = _attribution(lines[j][0]) if j < len(lines) else None
+    if attribution is not None:
+        return kind, line, attribution, j + 1
+    if kind != "forward" or j >= len(lines):
+        return None
+    named = _ADDRESS.search(line)  # mutt: "----- Forwarded message from A <a@x> -----"
+    sender = _sender_around(line, named.start(), named.end()) if named else ""
+    return kind, line, {"from": sender} if sender else {}, j
 
 
 def _build(found: Found, raw: list[str], lines: Lines, start: int, quoted: bool,
