@@ -70,11 +70,12 @@ class Daemon:
     def write_config(self, settings: dict[str, Any]) -> None:
         self.config_path.write_text(yaml.safe_dump(settings), encoding="utf-8")
 
-    def start(self, timeout: float = 15.0) -> Daemon:
+    def start(self, timeout: float = 15.0, env: dict[str, str] | None = None) -> Daemon:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ndrtrack.cli", "serve", "-c", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+            env={**os.environ, **(env or {})})
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

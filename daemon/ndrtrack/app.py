@@ -71,10 +71,19 @@ def _mailbox_services(ctx: ServiceContext) -> list[Service]:
     return services
 
 
+def _log_services(ctx: ServiceContext) -> list[Service]:
+    """Log followers, the syslog receiver and the retention purger (``logs/service.py``)."""
+    from ndrtrack.logs.service import log_services
+
+    return log_services(config=ctx.config.logs, store=ctx.store)
+
+
 #: Optional services: (name, is it configured?, factory).  A factory imports its area lazily.
+#: The log index's retention purger runs even without sources: imported logs expire too.
 SERVICE_FACTORIES: tuple[tuple[str, Callable[[Config], bool],
                            Callable[[ServiceContext], list[Service]]], ...] = (
     ("mailbox", lambda c: bool(c.intake.maildirs or c.intake.imap), _mailbox_services),
+    ("logs", lambda c: True, _log_services),
 )
 
 
