@@ -124,8 +124,9 @@ class Gen:
             fate = self.r.random()
             if fate < 0.08:  # deferred, then sent much later
                 lines.append((t + 2, "postfix/smtp", f"{q}: to=<{rcpt}>, relay={relay}, delay=2, delays=0.3/0/1/0.7, dsn=4.7.1, status=deferred (host {relay.split('[')[0]}[{ip}] said: 450 4.7.1 Greylisted, try again later (in reply to RCPT TO command))"))
-                end = t + self.r.randint(300, 3600)
-                lines.append((end, "postfix/smtp", f"{q}: to=<{rcpt}>, relay={relay}, delay={end - t:.0f}, delays={end - t - 1:.0f}/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK id=1ab2cd)"))
+                done = t + self.r.randint(300, 3600)
+                end = max(end, done)
+                lines.append((done, "postfix/smtp", f"{q}: to=<{rcpt}>, relay={relay}, delay={done - t:.0f}, delays={done - t - 1:.0f}/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK id=1ab2cd)"))
             elif fate < 0.12:
                 lines.append((t + 2, "postfix/smtp", f"{q}: to=<{rcpt}>, relay={relay}, delay=2, delays=0.3/0/1/0.7, dsn=5.1.1, status=bounced (host {relay.split('[')[0]}[{ip}] said: 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown (in reply to RCPT TO command))"))
                 lines += self.ndr(t + 2.1, q, sender)

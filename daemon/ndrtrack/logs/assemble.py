@@ -93,7 +93,7 @@ def compact(ev: Any, epoch: float) -> str:
     text = ev.text
     if "\n" in text or "\t" in text:
         text = text.replace("\n", " ").replace("\t", " ")
-    return f"{epoch:.6f}\t{ev.program}\t{text}"
+    return f"{epoch!r}\t{ev.program}\t{text}"
 
 
 class Assembler:

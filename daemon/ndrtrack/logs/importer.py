@@ -11,6 +11,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import io
 import lzma
 import os
 import sys
@@ -23,6 +24,7 @@ from typing import Any, BinaryIO
 
 from ndrtrack.errors import LogFormatError
 from ndrtrack.logs.ingest import Ingestor, LineReader
+from ndrtrack.logs.parallel import import_parallel
 from ndrtrack.logs.syslog import Clock
 from ndrtrack.store.base import Store
 
@@ -32,6 +34,8 @@ _MAGIC: tuple[tuple[bytes, Callable[[str], Any]], ...] = (
     (b"\xfd7zXZ\x00", lambda p: lzma.open(p, "rb")),
 )
 SNIFF_LINES = 5
+#: files at least this big (after what is already indexed) are parsed by worker processes
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -74,8 +78,11 @@ class Importer:
 
     def __init__(self, *, store: Store, timezone: str = "UTC", fmt: str = "auto",
                  host: str = "", batch_lines: int = 20_000,
-                 progress: Callable[[str, int, float], None] | None = None) -> None:
+                 progress: Callable[[str, int, float], None] | None = None,
+                 workers: int | None = None) -> None:
         self.store = store
+        #: worker processes for big plain syslog files (None: one per core, at most 4)
+        self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
         self.timezone = timezone
         self.fmt = fmt
         self.host = host
@@ -114,6 +121,16 @@ class Importer:
         done = self.store.log_checkpoint(fp)
         reader = LineReader(clock=Clock(self.timezone, reference), fmt=self.fmt, host=self.host,
                             source=path, first_lines=[_text(h) for h in head])
+        if self._parallel(stream, path, reader, done):
+            self.ingestor.flush(final=True)  # what earlier files left open, first
+            self.ingestor.close()
+            result.skipped_bytes = done
+            result.lines, result.traces = import_parallel(
+                store=self.store, path=path, start=done, fingerprint=fp, fmt=self.fmt,
+                host=self.host, timezone=self.timezone, workers=self.workers,
+                progress=self.progress)
+            result.seconds = time.monotonic() - started
+            return result
         position = 0
         ingestor = self.ingestor
         lineno = 0
@@ -136,6 +153,15 @@ class Importer:
         reader.publish()
         result.seconds = time.monotonic() - started
         return result
+
+
+    def _parallel(self, stream: BinaryIO, path: str, reader: LineReader, done: int) -> bool:
+        """Worth (and possible) to split: a big plain file of syslog-carried lines."""
+        if self.workers < 2 or path == "-" or reader.own_reader is not None:
+            return False
+        if not isinstance(stream, io.BufferedReader):
+            return False  # compressed: one sequential stream
+        return os.stat(path).st_size - done >= PARALLEL_MIN_BYTES
 
 
 def _chain(head: list[bytes], stream: BinaryIO) -> Iterator[bytes]:

@@ -24,6 +24,7 @@ from ndrtrack.model import LogEvent
 from ndrtrack.store.base import Store
 
 log = logging.getLogger(__name__)
+_by_program = formats.PROGRAM_CACHE
 
 #: unknown lines logged per (source, program) before sampling 1 in SAMPLE_EVERY
 SAMPLE_FIRST = 5
@@ -39,6 +40,7 @@ class LineReader:
         self.host = host
         self.source = source
         self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.parsed: dict[tuple[str, str], int] = {}  # hot path: (mta, program) -> lines
         self.unknown_seen: Counter[str] = Counter()
         chosen: LogFormat | None = formats.BY_NAME.get(fmt)
         if fmt == "auto" and first_lines:
@@ -55,15 +57,19 @@ class LineReader:
         return env
 
     def __call__(self, line: str, lineno: int = 0) -> Event | None:
-        if not line or line.isspace():
-            return None
-        env = self.envelope(line)
+        own = self.own_reader
+        env = parse_line(line, self.clock, self.source) if own is None else own(line)
         if env is None:
-            if line[0] == "#" and self.own_reader is not None:
-                return None  # a header of a file format with its own reader (Exchange CSV)
+            if not line or line.isspace() or line[0] == "#" and own is not None:
+                return None  # blank, or a header of a file with its own reader (Exchange)
             self._unknown("", "", line, lineno, "error")
             return None
-        fmt = self.format if self.own_reader is not None else formats.for_program(env.program)
+        if own is None:
+            if not env.host and self.host:
+                env = env._replace(host=self.host)
+            fmt = _by_program.get(env.program) or formats.for_program(env.program)
+        else:
+            fmt = self.format
         if fmt is None:
             self._unknown("", env.program, line, lineno, "unknown")
             return None
@@ -76,7 +82,9 @@ class LineReader:
         if ev is None:
             self._unknown(fmt.mta, env.program, line, lineno, "unknown")
             return None
-        self.counts[(fmt.mta, _label(env.program), "parsed")] += 1
+        key = (fmt.mta, env.program)
+        parsed = self.parsed
+        parsed[key] = parsed.get(key, 0) + 1
         return ev
 
     def _unknown(self, mta: str, program: str, line: str, lineno: int, result: str) -> None:
@@ -88,8 +96,19 @@ class LineReader:
             log.info("%s:%d: %s line (%s, seen %d): %.300s", self.source, lineno, result,
                      program or "no program", seen + 1, line)
 
+    def _fold(self) -> None:
+        for (mta, program), n in self.parsed.items():
+            self.counts[(mta, _label(program), "parsed")] += n
+        self.parsed.clear()
+
+    def totals(self) -> Counter[tuple[str, str, str]]:
+        """Lines counted since the last ``publish``, by (mta, program label, result)."""
+        self._fold()
+        return self.counts
+
     def publish(self) -> None:
         """Add the counts gathered since the last call to the Prometheus counters."""
+        self._fold()
         for (mta, program, result), n in self.counts.items():
             LOG_LINES.labels(mta or "none", program or "none", result).inc(n)
         self.counts.clear()

@@ -29,7 +29,7 @@ MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 
 _RFC3164 = re.compile(
-    r"(?:<\d{1,3}>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(\.\d+)? "
+    r"(?:<\d{1,3}>)?([A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d)(\.\d+)? "
     r"(?:([^\s\[]+(?<!:)) )?([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)", re.S)
 _ISO = re.compile(
     r"(?:<\d{1,3}>)?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) "
@@ -67,19 +67,20 @@ class Clock:
         self._last_month = 0
         self._cache: dict[str, datetime] = {}
 
-    def bsd(self, month: str, day: str, hms: tuple[str, str, str], frac: str | None) -> datetime:
-        key = f"{month}{day}{hms}"
-        at = self._cache.get(key)
+    def bsd(self, stamp: str, frac: str | None = None) -> datetime:
+        """``Nov 28 01:09:16`` (and an optional ``.123456``) as an aware datetime."""
+        at = self._cache.get(stamp)
         if at is None:
-            at = self._bsd(month, int(day), hms)
+            month, day, hms = stamp.split()
+            at = self._bsd(month, int(day), hms.split(":"))
             if len(self._cache) > 4096:
                 self._cache.clear()
-            self._cache[key] = at
+            self._cache[stamp] = at
         if frac:
             at = at.replace(microsecond=int(frac[1:7].ljust(6, "0")))
         return at
 
-    def _bsd(self, month: str, day: int, hms: tuple[str, str, str]) -> datetime:
+    def _bsd(self, month: str, day: int, hms: list[str]) -> datetime:
         mon = MONTHS.get(month)
         if mon is None:
             raise ValueError(f"bad month {month!r}")
@@ -130,9 +131,9 @@ def parse_line(line: str, clock: Clock, source: str = "") -> Envelope | None:
         return _parse_5424(line, clock, source)
     m = _RFC3164.match(line)
     if m is not None:
-        mon, day, hh, mm, ss, frac, host, prog, pid, msg = m.groups()
+        stamp, frac, host, prog, pid, msg = m.groups()
         try:
-            at = clock.bsd(mon, day, (hh, mm, ss), frac)
+            at = clock.bsd(stamp, frac)
         except ValueError:
             return None
         return Envelope(at, host or "", prog, pid or "", msg, source)

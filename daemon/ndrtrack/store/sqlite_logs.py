@@ -11,6 +11,7 @@ texts and parsed again (with the same format modules) only for the traces a sear
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -63,19 +64,12 @@ _OPEN_ROW = ("SELECT started FROM log_traces WHERE host = ? AND queue_id = ? AND
 
 def ip_key(ip: str) -> bytes | None:
     """16 bytes that sort like the address (IPv4 as IPv4-mapped IPv6); None if not an IP."""
-    parts = ip.split(".")
-    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
-        try:
-            return _V4_PREFIX + bytes(int(p) for p in parts)
-        except ValueError:  # an octet above 255
-            return None
     try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
+        if ":" in ip:
+            return socket.inet_pton(socket.AF_INET6, ip.split("%", 1)[0])
+        return _V4_PREFIX + socket.inet_pton(socket.AF_INET, ip)
+    except OSError:  # not an address ("unknown", a host name)
         return None
-    if addr.version == 4:
-        return _V4_PREFIX + addr.packed
-    return addr.packed
 
 
 def network_range(text: str) -> tuple[bytes, bytes]:

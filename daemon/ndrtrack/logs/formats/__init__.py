@@ -34,6 +34,7 @@ BY_NAME: dict[str, LogFormat] = {f.name: f for f in REGISTRY}
 BY_MTA: dict[str, LogFormat] = {f.mta: f for f in REGISTRY}
 _BY_PROGRAM: dict[str, LogFormat] = {p: f for f in REGISTRY for p in f.programs}
 _program_cache: dict[str, LogFormat | None] = {}
+PROGRAM_CACHE = _program_cache  # read directly on the hot path (a miss calls for_program)
 
 
 def for_program(program: str) -> LogFormat | None:

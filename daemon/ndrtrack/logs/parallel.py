@@ -1,0 +1,121 @@
+"""Parallel import of one large, plain, syslog-carried file: blocks parsed by worker processes.
+
+Parsing and joining lines costs ~10 µs a line in Python, so one core tops out near 100,000
+lines/s.  A big file is cut into blocks at line ends; worker processes each parse and
+assemble a block on their own; the parent writes the blocks' trace chunks *in file order*
+(with the checkpoint after each block), so a message that crosses a block boundary is merged
+exactly as one that crosses two batches or two imports (the index continues the newest open
+row of its queue id).  At most ``2 × workers`` blocks are in flight, so memory stays flat in
+the file's size.
+
+Used only where a block can be read on its own: syslog-carried lines (each has its own
+envelope; a file format with a header, like Exchange's CSV, needs the whole file).  smtpf
+lines that name only their session (``#304``) and fall just after a block boundary lose
+their session's current message; the sequential path keeps them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ndrtrack.logs.assemble import Assembler
+from ndrtrack.logs.ingest import LineReader
+from ndrtrack.logs.metrics import LOG_EVENTS, LOG_LINES, LOG_TRACES
+from ndrtrack.logs.syslog import Clock
+from ndrtrack.store.base import Store
+
+BLOCK_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    path: str
+    start: int
+    end: int
+    fmt: str
+    host: str
+    timezone: str
+    reference: float
+
+
+def blocks(path: str, start: int, size: int, block_bytes: int = BLOCK_BYTES) -> Iterator[int]:
+    """Block ends after ``start``: each just past a newline (the last one is the file's end)."""
+    with open(path, "rb") as f:
+        position = start
+        while position < size:
+            f.seek(min(position + block_bytes, size))
+            if f.tell() >= size:
+                yield size
+                return
+            f.readline()
+            position = f.tell()
+            yield position
+
+
+def parse_block(block: Block) -> tuple[list[Any], Counter[tuple[str, str, str]], int, int]:
+    """Worker: (chunks, line counts, lines, events) of one block."""
+    reader = LineReader(clock=Clock(block.timezone, datetime.fromtimestamp(block.reference, UTC)),
+                        fmt=block.fmt, host=block.host, source=block.path)
+    assembler = Assembler()
+    with open(block.path, "rb") as f:
+        f.seek(block.start)
+        data = f.read(block.end - block.start)
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    events = 0
+    feed = assembler.feed
+    for raw in lines:
+        ev = reader(raw.decode("utf-8", "replace").rstrip("\r"))
+        if ev is not None:
+            feed(ev)
+            events += 1
+    return assembler.drain(final=True), reader.totals(), len(lines), events
+
+
+def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fmt: str,
+                    host: str, timezone: str, workers: int,
+                    progress: Callable[[str, int, float], None] | None = None,
+                    clock: Callable[[], float] | None = None) -> tuple[int, int]:
+    """Import ``path`` from byte ``start``; returns (lines, trace chunks written)."""
+    import time
+
+    now = clock or time.monotonic
+    began = now()
+    size = os.stat(path).st_size
+    reference = os.stat(path).st_mtime
+    ends = list(blocks(path, start, size))
+    starts = [start, *ends[:-1]]
+    jobs = (Block(path, s, e, fmt, host, timezone, reference) for s, e in zip(starts, ends,
+                                                                               strict=True))
+    lines = traces = 0
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[tuple[Block, Future[Any]]] = deque()
+        for job in jobs:
+            pending.append((job, pool.submit(parse_block, job)))
+            if len(pending) >= 2 * workers:
+                lines, traces = _write(store, fingerprint, *pending.popleft(), lines, traces)
+                if progress is not None:
+                    progress(path, lines, now() - began)
+        while pending:
+            lines, traces = _write(store, fingerprint, *pending.popleft(), lines, traces)
+    return lines, traces
+
+
+def _write(store: Store, fingerprint: str, job: Block, future: Future[Any], lines: int,
+           traces: int) -> tuple[int, int]:
+    chunks, counts, n_lines, n_events = future.result()
+    written = store.add_traces(chunks, checkpoint=(fingerprint, job.end, job.path))
+    for (mta, program, result), n in counts.items():
+        LOG_LINES.labels(mta or "none", program or "none", result).inc(n)
+    LOG_EVENTS.labels("all").inc(n_events)
+    LOG_TRACES.labels("import").inc(written)
+    return lines + n_lines, traces + written
