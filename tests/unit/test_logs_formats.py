@@ -170,11 +170,14 @@ def test_exim_lines(line: str, expected: dict[str, str]) -> None:
     _check(_line_event(line, fmt), expected)
 
 
-def test_exim_public_files_are_understood() -> None:
+@pytest.mark.parametrize("fmt", ["auto", "exim"])
+def test_exim_public_files_are_understood(fmt: str) -> None:
     for name in ("crowdsec-exim-logs.log", "crowdsec-exim-syslog-logs.log"):
         lines = [line for line in (PUBLIC / name).read_text().splitlines() if line.strip()]
-        reader = LineReader(clock=Clock("UTC", NOW), fmt="auto", first_lines=lines[:5])
-        assert all(reader(line) is not None for line in lines), name
+        reader = LineReader(clock=Clock("UTC", NOW), fmt=fmt, first_lines=lines[:5])
+        events = [reader(line) for line in lines]
+        assert None not in events, name
+        assert {e.mta for e in events} == {"exim"}
 
 
 # --- Sendmail -----------------------------------------------------------------------------
@@ -279,7 +282,7 @@ def test_exchange_event_rows_by_header() -> None:
     _check(fail, {"kind": "delivery", "status": "bounced", "queue_id": "77",
                   "recipient": "a@y;b@y", "dsn": "5.1.1", "message_id": "m1@x", "host": "mx1"})
     _check(dsn, {"kind": "notification", "related_id": "m1@x", "queue_id": "78"})
-    assert reader.counts[("exchange", "exchange", "parsed")] == 2
+    assert reader.totals()[("exchange", "exchange", "parsed")] == 2
 
 
 # --- every line of the lab logs is understood ------------------------------------------------
@@ -300,7 +303,7 @@ def test_unknown_lines_are_counted_per_program() -> None:
     assert reader("Nov 28 01:09:16 mx postfix/smtpd[1]: 0123456789AB: to=<truncat") is None
     assert reader("Nov 28 01:09:16 mx dovecot[1]: imap-login: Login") is None
     assert reader("not a log line") is None
-    assert reader.counts == {("postfix", "postfix/smtpd", "unknown"): 1,
+    assert reader.totals() == {("postfix", "postfix/smtpd", "unknown"): 1,
                              ("", "dovecot", "unknown"): 1, ("", "", "error"): 1}
 
 

@@ -19,7 +19,7 @@ import re
 from datetime import datetime
 
 from ndrtrack.logs.formats._base import Event, LineReader, LogFormat, event, reply_codes
-from ndrtrack.logs.syslog import Clock, Envelope
+from ndrtrack.logs.syslog import Clock, Envelope, parse_line
 
 _ID = r"[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{11}-[0-9A-Za-z]{4}|[0-9A-Za-z]{6}-[0-9A-Za-z]{2})"
 _NATIVE = re.compile(
@@ -67,6 +67,9 @@ class Exim(LogFormat):
         def read(line: str) -> Envelope | None:
             m = _NATIVE.match(line)
             if m is None:
+                env = parse_line(line, clock, source)  # the same file sent through syslog
+                if env is not None and env.program.startswith("exim"):
+                    return env if env.host or not host else env._replace(host=host)
                 last = state.get("at")  # reject log: the refused message's header lines
                 return None if last is None else Envelope(last, host, "exim", "+", line, source)
             stamp, zone, pid, text = m.groups()
