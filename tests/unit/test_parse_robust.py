@@ -151,7 +151,16 @@ def test_pathological_diagnostic_and_forward_text_are_linear() -> None:
            b"Status: 5.1.1\n" + line.encode() + b"--R--\n")
     text = ("----- " + "-" * 50000 + " x\n" + ("From: " * 5000 + "\n") * 20 +
             "a" * 100000 + ":" + " <" * 20000 + "\n") * 2
+    hostile_lines = [
+        "-" * 1999,  # rules everywhere
+        "---- a ---- " + ":" * 1980,  # a separator with endless colons
+        " " * 1990 + "mailto:",  # a space run before a mailto
+        "---- a ---- " + "From: x " * 240,  # glued fields without end
+        "> " * 999,  # deep quoting
+    ]
     start = time.perf_counter()
+    for line in hostile_lines:
+        find_forward((line + "\n") * 500)
     check(raw)
     find_forward(text)
     check(("From: a@b.org\nSubject: x\n\n" + text).encode())

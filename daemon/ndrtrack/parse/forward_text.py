@@ -22,7 +22,6 @@ costs linear time.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -105,7 +104,7 @@ WROTE_WORDS = (
 _QUOTE = re.compile(r"^(?:[ \t]*>)+[ \t]?")
 _BOLD = re.compile(r"^[*_]{1,2}([^*_:]{1,40}?)[ \t]*:[*_]{1,2}")
 _LABEL = re.compile(r"^[ \t]*([^\W\d_][^:：\t\n]{0,30}?)[ \t]*[:：][ \t]*(.*)$")
-_MAILTO = re.compile(r"[ \t]*[\[<]mailto:([^\]>\s]{0,320})[\]>]")
+_MAILTO = re.compile(r"[\[<]mailto:([^\]>\s]{0,320})[\]>]")
 _RULE = re.compile(r"^[ \t]*[-_=*~]{8,}[ \t]*$")
 _SEPARATOR = re.compile(
     r"^[ \t*]*([-=_~]{2,})[ \t]*([^-=_~\n][^\n]{0,80}?)[ \t]*[-=_~]{2,}[ \t*]*(.*)$"
@@ -114,10 +113,8 @@ _COLON_INTRO = re.compile(r"^[ \t]*([^\W\d][^:\n]{2,60}?)[ \t]*:[ \t]*$")
 _LEAD_WORD = re.compile(r"^(?:on|le|am|el|il giorno|il|em|op|w dniu|den|dne|в|el día)\s+(?=\S)",
                         re.IGNORECASE)
 _ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
-_GLUED_LABELS = "|".join(
-    re.escape(label) for label in sorted(LABEL_FIELD, key=len, reverse=True)
-)
-_GLUED = re.compile(rf"(?i)({_GLUED_LABELS})[ \t]?:[ \t]?")
+MAX_LABEL = max(len(label) for label in LABEL_FIELD) + 1
+MAX_GLUED_COLONS = 32  # a glued block has a handful of fields (and times have two colons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +154,7 @@ def _mailto(m: re.Match[str]) -> str:
     """``Name [mailto:a@b]`` → ``Name <a@b>``; ``a@b<mailto:a@b>`` → ``a@b`` (Outlook text)."""
     target = m.group(1)
     before = m.string[max(0, m.start() - len(target)):m.start()]
-    return "" if before.endswith(target) else f" <{target}>"
+    return "" if before.rstrip().endswith(target) else f" <{target}>"
 
 
 def _field(text: str) -> tuple[str, str] | None:
@@ -187,16 +184,26 @@ def _separator_kind(text: str) -> str:
 
 
 def _glued_fields(text: str) -> list[tuple[str, str]]:
-    """Split a Yahoo-style one-line header block ("From: a <x@y>To: b …Subject: s")."""
-    marks = [
-        m for m in _GLUED.finditer(text)
-        if m.group(1).casefold() in LABEL_FIELD
-        and not (m.start() and text[m.start() - 1].islower())
-    ]
+    """Split a Yahoo-style one-line header block ("From: a <x@y>To: b …Subject: s").
+
+    Each colon is a candidate: the longest known label that ends right before it (and does
+    not continue a lower-case word, so "…com>To:" counts but "Praga:" does not) opens a field.
+    Dictionary look-ups at the first few colons keep this linear in the line length.
+    """
+    marks: list[tuple[int, int, str]] = []  # (label start, value start, field)
+    colons = [i for i, ch in enumerate(text) if ch in ":："][:MAX_GLUED_COLONS]
+    for colon in colons:
+        for size in range(min(MAX_LABEL, colon), 0, -1):
+            label = text[colon - size:colon].rstrip()
+            start = colon - size
+            name = LABEL_FIELD.get(label.casefold())
+            if name and label[:1].isalpha() and not (start and text[start - 1].islower()):
+                marks.append((start, colon + 1, name))
+                break
     fields = []
-    for i, m in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        fields.append((LABEL_FIELD[m.group(1).casefold()], text[m.end():end].strip()))
+    for i, (_start, value_start, name) in enumerate(marks):
+        end = marks[i + 1][0] if i + 1 < len(marks) else len(text)
+        fields.append((name, text[value_start:end].strip()))
     return fields
 
 
@@ -435,6 +442,9 @@ def strip_forward_prefix(subject: str) -> str:
     return _PREFIX.sub("", subject, count=1).strip()
 
 
+_HTML_SPACE = re.compile(r"[ \t\r\n]+")
+
+
 class _Text(HTMLParser):
     """HTML → text good enough for finding header blocks (block tags become line breaks)."""
 
@@ -445,22 +455,26 @@ class _Text(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skip = 0
+        self.pre = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("style", "script", "head"):
             self.skip += 1
         elif tag in self.BLOCK:
             self.parts.append("\n")
+        self.pre += tag == "pre"
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("style", "script", "head"):
             self.skip = max(0, self.skip - 1)
         elif tag in self.BLOCK:
             self.parts.append("\n")
+        if tag == "pre":
+            self.pre = max(0, self.pre - 1)
 
     def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.parts.append(data)
+        if not self.skip:  # source line breaks are spaces in HTML (except inside <pre>)
+            self.parts.append(data if self.pre else _HTML_SPACE.sub(" ", data))
 
 
 def html_to_text(markup: str) -> str:
@@ -472,5 +486,5 @@ def html_to_text(markup: str) -> str:
     except Exception:  # noqa: BLE001 - html.parser is lenient; keep whatever was read
         pass
     text = "".join(parser.parts)
-    text = re.sub(r"[ \t\r\f\v]+\n", "\n", html.unescape(text) if "&" in text else text)
+    text = "\n".join(line.strip(" \t\r\f\v") for line in text.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", text).strip()
