@@ -214,6 +214,12 @@ def _sendmail_cases() -> list[Any]:
                  "reply=452 4.2.2 <full1@sink.test>: Mailbox full, stat=Deferred: 452 4.2.2 "
                  "<full1@sink.test>: Mailbox full",
                  {"status": "deferred", "dsn": "4.2.2"}, id="lab-deferred"),
+    pytest.param("x6OAO3PO023456: Milter: data, reject=554 5.7.1 Rejected by content filter",
+                 {"kind": "reject", "status": "rejected", "dsn": "5.7.1", "recipient": ""},
+                 id="milter-data"),
+    pytest.param("x6OAO3PO023456: Milter: to=<a@b.example>, reject=550 5.7.1 Not here",
+                 {"kind": "reject", "recipient": "a@b.example", "reply": "550 5.7.1 Not here"},
+                 id="milter-rcpt"),
     pytest.param("6AS1L6EO027090: 6AS1L6EO027091: DSN: User unknown",
                  {"kind": "notification", "related_id": "6AS1L6EO027091"}, id="lab-dsn"),
 ])

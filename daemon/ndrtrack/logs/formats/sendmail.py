@@ -87,7 +87,7 @@ def _keyed(env: Envelope, qid: str, rest: str) -> Event:
                      message_id=strip_brackets(f.get("msgid", "")),
                      status="rejected" if f.get("nrcpts") == "0" else "",
                      **_client_of(f.get("relay", "")))
-    if "to" in f:
+    if "to" in f and "reject" not in f:
         stat = f.get("stat", "")
         word = stat.split(" ", 1)[0].rstrip(":")
         status = _STAT.get(word, "bounced" if f.get("dsn", "").startswith("5") else
@@ -108,7 +108,7 @@ def _keyed(env: Envelope, qid: str, rest: str) -> Event:
     arg = strip_brackets(f.get("arg1", ""))
     ruleset = f.get("ruleset", "")
     sender = arg if ruleset == "check_mail" else ""
-    recipient = arg if ruleset == "check_rcpt" else ""
+    recipient = arg if ruleset == "check_rcpt" else strip_brackets(f.get("to", ""))
     if not reject:
         return event(env, "sendmail", "note", queue_id=qid)
     return event(env, "sendmail", "reject", queue_id=qid, sender=sender, recipient=recipient,
