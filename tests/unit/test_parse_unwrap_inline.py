@@ -6,8 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ndrtrack.parse.forward_text import find_forward, html_to_text, strip_forward_prefix
+from ndrtrack.parse.forward_text import (
+    FIELD_LABELS,
+    find_forward,
+    html_to_text,
+    strip_forward_prefix,
+)
 from ndrtrack.parse.unwrap import header_text, iter_layers, message_text, parse_bytes_compat
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "forwards"
@@ -156,3 +163,41 @@ def test_html_forward_keeps_one_field_per_line() -> None:
             "<br><b>To:</b> b@y.org<br><b>Subject:</b> Hi</div><p>body</p>")
     found = find_forward(html_to_text(html))
     assert found is not None and found.sender == "A <a@x.org>" and found.subject == "Hi"
+
+
+# --- structure variations the corpus does not show, combined at random ----------------------
+
+SEPARATORS = ["", "-----Original Message-----", "---------- Forwarded message ---------",
+              "________________________________", "Begin forwarded message:",
+              "-------- Weitergeleitete Nachricht --------", "===== Message transféré ====="]
+FIELD_CHOICES = {field: [label for label in labels if label.isascii() or len(label) > 2]
+                 for field, labels in FIELD_LABELS.items() if field in ("from", "date",
+                                                                        "subject", "to")}
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_random_client_layouts(data: st.DataObject) -> None:
+    fields = {"from": "Ana Lima <ana.lima@example.org>", "date": "Mon, 1 Jan 2024 10:00",
+              "subject": "Quarterly report", "to": "bo@example.net"}
+    order = data.draw(st.permutations(list(fields)))
+    labels = {f: data.draw(st.sampled_from(FIELD_CHOICES[f])) for f in fields}
+    bold, tab = data.draw(st.booleans()), data.draw(st.booleans())
+    gap = data.draw(st.sampled_from(["", "\n"]))
+    lines = []
+    for f in order:
+        label = labels[f].capitalize()
+        head = f"*{label}:*" if bold else f"{label}:"
+        lines.append(f"{head}{chr(9) if tab else ' '}{fields[f]}{gap}")
+    separator = data.draw(st.sampled_from(SEPARATORS))
+    text = "Please see below.\n\n" + (separator + "\n" if separator else "") + "\n".join(lines)
+    text += "\n\nThe body starts here.\nSecond line.\n"
+    if data.draw(st.booleans()):
+        text = "\n".join("> " + line for line in text.splitlines())
+    if data.draw(st.booleans()):
+        text = text.replace("\n", "\r\n")
+    found = find_forward(text)
+    assert found is not None
+    assert (found.sender, found.subject, found.date) == (
+        fields["from"], fields["subject"], fields["date"])
+    assert found.body.startswith("The body starts here.")

@@ -77,7 +77,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
 }
 
 LABEL_FIELD: dict[str, str] = {
-    label: name for name, labels in FIELD_LABELS.items() for label in labels
+    label.casefold(): name for name, labels in FIELD_LABELS.items() for label in labels
 }
 
 #: Words that mark a separator line as a forward (vs. an embedded original in a reply).

@@ -40,7 +40,7 @@ for _month, _stems in enumerate((
     "dec dez déc dic gru pro дек joulu ara aralık",
 ), start=1):
     for _stem in _stems.split():
-        MONTH_STEMS[_stem] = _month
+        MONTH_STEMS[_stem.casefold()] = _month
 _STEMS_BY_LENGTH = sorted(MONTH_STEMS, key=len, reverse=True)
 
 ZONES = {"gmt": 0, "utc": 0, "ut": 0, "z": 0, "wet": 0, "bst": 60, "west": 60, "cet": 60,
