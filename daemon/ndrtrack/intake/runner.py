@@ -118,7 +118,11 @@ class Runner:
                 if self._stopping:
                     break
                 started = time.perf_counter()
-                await loop.run_in_executor(self._executor, self.process, entry_id)
+                try:
+                    await loop.run_in_executor(self._executor, self.process, entry_id)
+                except Exception:  # a bug or the spool itself: never end the runner
+                    log.exception("runner: processing failed", extra=_ids(entry_id))
+                    self._defer(entry_id)
                 if self.intake_busy():
                     await asyncio.sleep((time.perf_counter() - started) * YIELD_FACTOR)
             if not due:
@@ -147,9 +151,10 @@ class Runner:
         started = time.perf_counter()
         try:
             entry = self.spool.claim(entry_id)
-        except SpoolError as exc:
-            log.error("cannot claim: %s", exc, extra=_ids(entry_id))
-            return "gone"
+        except SpoolError as exc:  # the spool, not the message: try again, never shunt for it
+            log.error("%s", exc, extra=_ids(entry_id))
+            self._defer(entry_id)
+            return "deferred"
         if entry is None:
             return "gone"  # taken by someone else
         ctx: StageContext | None = None
@@ -195,6 +200,11 @@ class Runner:
         except Exception as store_exc:  # the store may be what failed
             log.warning("cannot record the error of stage %s: %s", stage.name, store_exc,
                         extra=_ids(ctx.entry.id))
+
+    def _defer(self, entry_id: str) -> None:
+        """Leave an entry where it is for a while (its spool could not be used just now)."""
+        retry = self._retries.setdefault(entry_id, _Retry(tries=0, not_before=0.0))
+        retry.not_before = time.monotonic() + self.settings.backoff_initial
 
     def _failed(self, entry_id: str, exc: Exception) -> str:
         retry = self._retries.get(entry_id) or _Retry(tries=0, not_before=0.0)

@@ -290,6 +290,8 @@ class Spool:
             os.rename(self.root / "new" / entry_id, self.root / "processing" / entry_id)
         except FileNotFoundError:
             return None
+        except OSError as exc:  # read-only, I/O error: the entry stays in new/
+            raise SpoolError(f"spool entry {entry_id}: cannot claim: {exc}") from exc
         return self.load("processing", entry_id)
 
     def load(self, state: str, entry_id: str) -> SpoolEntry:
