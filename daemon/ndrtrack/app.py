@@ -17,11 +17,11 @@ dependency): ``READY=1``, ``RELOADING=1``, ``STOPPING=1`` and ``WATCHDOG=1`` whe
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from ndrtrack.config import Config, load_config
 from ndrtrack.errors import ConfigError
 from ndrtrack.intake.runner import Runner
-from ndrtrack.intake.smtp import IntakeListener
+from ndrtrack.intake.smtp import IntakeListener, tls_context
 from ndrtrack.intake.spool import Spool, SpoolWriter
 from ndrtrack.logsetup import configure_logging
 from ndrtrack.metrics import CONFIG_RELOADS, SPOOL_ENTRIES
@@ -274,14 +274,37 @@ class App:
             if getattr(new, section) != getattr(self.config, section):
                 notes.append(f"{section} changed; takes effect after a restart")
         for name in ("smtp", "lmtp"):
-            if getattr(new.intake, name).enabled != getattr(self.config.intake, name).enabled:
+            if name not in self.listeners and getattr(new.intake, name).enabled:
                 notes.append(f"intake.{name}.enabled changed; takes effect after a restart")
-        self.config = dataclasses.replace(new)
+        for key in ("maildirs", "imap", "maildir_poll_interval"):
+            if getattr(new.intake, key) != getattr(self.config.intake, key):
+                notes.append(f"intake.{key} changed; takes effect after a restart")
+        self.config = new
         return notes
+
+
+def preflight(config: Config) -> None:
+    """Checks beyond the schema that would otherwise only fail while starting: TLS material.
+
+    Raises ``ConfigError`` with ``FILE: key.path: reason`` lines, like the schema checks, so
+    ``check-config`` and ``serve`` report a bad certificate the same way (exit 2).
+    """
+    problems = []
+    for name in ("smtp", "lmtp"):
+        listener = getattr(config.intake, name)
+        if listener.enabled and listener.tls_cert_file:
+            try:
+                tls_context(listener.tls_cert_file, listener.tls_key_file)
+            except (ssl.SSLError, OSError) as exc:
+                problems.append(f"{config.source}: intake.{name}.tls_cert_file: cannot load "
+                                f"the certificate and key: {exc}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def serve(config: Config) -> int:
     """Run the daemon in the foreground until stopped; the process exit status."""
+    preflight(config)
     configure_logging(config.logging)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     return asyncio.run(App(config).run())

@@ -15,7 +15,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    load_config(args.config)  # ConfigError → FILE: key.path: reason lines, exit 2 (cli.main)
+    from ndrtrack.app import preflight
+
+    # ConfigError → FILE: key.path: reason lines, exit 2 (cli.main)
+    preflight(load_config(args.config))
     print(f"{args.config}: OK")
     return 0
 

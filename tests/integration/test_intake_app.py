@@ -81,3 +81,17 @@ def test_followed_mail_log_is_indexed_by_the_daemon(tmp_path: Path) -> None:
         assert "followed@client.test" in found, d.log()
     finally:
         assert d.stop() == 0, d.log()
+
+
+def test_an_unloadable_certificate_is_a_config_error(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    key.write_text("not a key\n")
+    d = Daemon(tmp_path, {"intake": {"smtp": {"tls_cert_file": str(cert),
+                                              "tls_key_file": str(key)}}})
+    for command in ("check-config", "serve"):
+        result = subprocess.run([sys.executable, "-m", "ndrtrack.cli", command, "-c",
+                                 str(d.config_path)], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(
+            f"{d.config_path}: intake.smtp.tls_cert_file: cannot load the certificate and key")
