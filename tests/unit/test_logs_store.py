@@ -236,3 +236,23 @@ def test_parallel_import_gives_the_same_traces(tmp_path: Path,
         store.close()
     assert len(seen["parallel"]) == 76
     assert seen["parallel"] == seen["sequential"]
+
+
+def test_lines_are_counted_by_mta_program_and_result(store: Store, tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(mta: str, program: str, result: str) -> float:
+        return REGISTRY.get_sample_value(
+            "ndrtrack_log_lines_total", {"mta": mta, "program": program, "result": result}) or 0
+
+    log = tmp_path / "mixed.log"
+    log.write_text("\n".join(MESSAGE) + "\nNov 28 01:00:03 mx1 postfix/smtpd[1]: 1A2B3C4D5F: to=<x"
+                   "\nNov 28 01:00:03 mx1 dovecot[2]: imap-login: Login: user=<a>\nnonsense\n")
+    before = (value("postfix", "postfix/smtp", "parsed"), value("postfix", "postfix/smtpd",
+                                                                "unknown"),
+              value("none", "dovecot", "unknown"), value("none", "none", "error"))
+    Importer(store=store).import_path(str(log))
+    after = (value("postfix", "postfix/smtp", "parsed"), value("postfix", "postfix/smtpd",
+                                                               "unknown"),
+             value("none", "dovecot", "unknown"), value("none", "none", "error"))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 1]
