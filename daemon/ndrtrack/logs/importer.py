@@ -132,6 +132,10 @@ class Importer:
             result.seconds = time.monotonic() - started
             return result
         position = 0
+        if done >= sum(map(len, head)) and isinstance(stream, io.BufferedReader):
+            stream.seek(done)  # a plain file: jump over what is indexed instead of reading it
+            position = result.skipped_bytes = done
+            head = []
         ingestor = self.ingestor
         lineno = 0
         for raw in _chain(head, stream):
