@@ -249,8 +249,12 @@ def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:
         params += [q.queue_id, q.queue_id]
     if q.client_ip:
         first, last = network_range(q.client_ip)
-        where.append("client_key BETWEEN ? AND ?")
-        params += [first, last]
+        if first == last:  # one address: equality lets the index give newest first
+            where.append("client_key = ?")
+            params.append(first)
+        else:
+            where.append("client_key BETWEEN ? AND ?")
+            params += [first, last]
     if q.client_host:
         rev = q.client_host.lower().strip(".")[::-1]
         where.append("(client_host_rev = ? OR (client_host_rev >= ? AND client_host_rev < ?))")

@@ -26,12 +26,14 @@ CREATE TABLE log_traces (
     nevents         INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX log_traces_key ON log_traces (host, queue_id, started) WHERE queue_id != '';
-CREATE INDEX log_traces_sender ON log_traces (sender);
-CREATE INDEX log_traces_sender_domain ON log_traces (sender_domain);
+-- (key, first_at): a search returns the newest messages first without sorting every match
+CREATE INDEX log_traces_sender ON log_traces (sender, first_at);
+CREATE INDEX log_traces_sender_domain ON log_traces (sender_domain, first_at);
 CREATE INDEX log_traces_message_id ON log_traces (message_id);
-CREATE INDEX log_traces_client_key ON log_traces (client_key);
-CREATE INDEX log_traces_client_host ON log_traces (client_host_rev);
+CREATE INDEX log_traces_client_key ON log_traces (client_key, first_at);
+CREATE INDEX log_traces_client_host ON log_traces (client_host_rev, first_at);
 CREATE INDEX log_traces_last_at ON log_traces (last_at);
+CREATE INDEX log_traces_first_at ON log_traces (first_at);
 
 -- Every recipient of a message with its latest attempt.
 CREATE TABLE log_recipients (
