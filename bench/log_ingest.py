@@ -30,7 +30,10 @@ from gen_postfix_log import generate  # noqa: E402
 def run(cmd: list[str], **kwargs: object) -> tuple[float, int, int]:
     """(seconds, exit status, peak RSS in MiB) of one child process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+    kwargs.setdefault("stdout", subprocess.DEVNULL)  # (grep needs a pipe: see log_search)
+    proc = subprocess.Popen(cmd, **kwargs)  # type: ignore[call-overload]
+    if proc.stdout is not None:
+        proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - started, proc.returncode, usage.ru_maxrss // 1024
@@ -73,7 +76,8 @@ def main() -> int:
             return 1
         index_mb = sum(f.stat().st_size for f in Path(tmp).glob("index.sqlite3*")) / 2**20
         results = [("ndrtrack logs import", seconds, rss)]
-        grep_s, _, grep_rss = run(["grep", "-c", "", str(log)])
+        grep_s, _, grep_rss = run(["grep", "-c", "postfix/", str(log)],
+                                  stdout=subprocess.PIPE)
         results.append(("grep -c", grep_s, grep_rss))
         if not args.skip_pflogsumm and shutil.which("pflogsumm"):
             pfl_s, _, pfl_rss = run(["pflogsumm", str(log)])
