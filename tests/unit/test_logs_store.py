@@ -256,3 +256,24 @@ def test_lines_are_counted_by_mta_program_and_result(store: Store, tmp_path: Pat
                                                                "unknown"),
              value("none", "dovecot", "unknown"), value("none", "none", "error"))
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 1]
+
+
+def test_bulk_load_rebuilds_the_search_indexes(store: Store) -> None:
+    def indexes() -> set[str]:
+        rows = store.conn.execute(  # type: ignore[attr-defined]
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'log_%'")
+        return {r[0] for r in rows}
+
+    complete = indexes()
+    assert {"log_traces_sender", "log_recipients_domain", "log_traces_key"} <= complete
+    with store.bulk_load():
+        assert indexes() == {"log_traces_key"} | {n for n in complete if "autoindex" in n}
+        store.add_events(_events(MESSAGE))  # type: ignore[arg-type]
+    assert indexes() == complete
+    store.conn.execute("DROP INDEX log_traces_sender")  # type: ignore[attr-defined]
+    store._log_indexes_ok = False  # type: ignore[attr-defined]  # a new process: checks once
+    assert [t.sender for t in store.search(LogQuery(sender="alice@example.org"))] == [
+        "alice@example.org"]
+    assert indexes() == complete
+    with store.bulk_load():  # not empty: nothing is dropped
+        assert indexes() == complete

@@ -125,10 +125,11 @@ class Importer:
             self.ingestor.flush(final=True)  # what earlier files left open, first
             self.ingestor.close()
             result.skipped_bytes = done
-            result.lines, result.traces = import_parallel(
-                store=self.store, path=path, start=done, fingerprint=fp, fmt=self.fmt,
-                host=self.host, timezone=self.timezone, workers=self.workers,
-                progress=self.progress)
+            with self.store.bulk_load():
+                result.lines, result.traces = import_parallel(
+                    store=self.store, path=path, start=done, fingerprint=fp, fmt=self.fmt,
+                    host=self.host, timezone=self.timezone, workers=self.workers,
+                    progress=self.progress)
             result.seconds = time.monotonic() - started
             return result
         position = 0

@@ -7,8 +7,9 @@ Implementations are picked by ``store.type`` in the config and imported only whe
 from __future__ import annotations
 
 import abc
+import contextlib
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -109,6 +110,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def purge(self, before: datetime) -> int:
         """Delete messages whose last line is older than ``before``; returns how many."""
+
+    @contextlib.contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """A large import follows: an implementation may defer its search indexes' upkeep
+        (and must have rebuilt them when the block ends, even on error)."""
+        yield
 
 
 @dataclass(frozen=True, slots=True)
