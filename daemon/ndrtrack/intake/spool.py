@@ -313,8 +313,9 @@ class Spool:
         return Path(entry.path).read_bytes()
 
     def finish(self, entry_id: str) -> None:
-        """``processing/`` → ``done/``."""
-        self._move(entry_id, "processing", "done")
+        """``processing/`` → ``done/``, not flushed: a move lost in a crash only means the
+        entry is taken up again at start-up, and its stages (idempotent) are skipped."""
+        self._move(entry_id, "processing", "done", sync=False)
 
     def requeue(self, entry_id: str) -> None:
         """``processing/`` → ``new/`` (a later try)."""
@@ -329,10 +330,11 @@ class Spool:
             pass  # the move matters more than the note
         self._move(entry_id, "processing", "shunt")
 
-    def _move(self, entry_id: str, src: str, dst: str) -> None:
+    def _move(self, entry_id: str, src: str, dst: str, *, sync: bool = True) -> None:
         try:
             os.rename(self.root / src / entry_id, self.root / dst / entry_id)
-            _fsync_dir(str(self.root / dst))
+            if sync:
+                _fsync_dir(str(self.root / dst))
         except OSError as exc:
             raise SpoolError(f"spool entry {entry_id}: cannot move {src}/ → {dst}/: {exc}") \
                 from exc
