@@ -274,7 +274,6 @@ class _IntakeMixin:
             if refusal is not None:
                 self._refused = True
                 log.warning("connection refused peer=%s: %s", self._client_ip, refusal)
-                INTAKE_MESSAGES.labels(self.listener.source, "refused").inc()
                 transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]
                 transport.close()
                 return

@@ -362,7 +362,7 @@ class SpoolWriter:
     Each waiting session's message joins the next batch; ``Spool.store_batch`` then makes the
     whole batch durable with shared barriers, and one wake-up of the loop per batch hands the
     results back.  Under load this turns N sessions' 4·N flushes and N thread hand-offs into
-    a couple of each — the difference between ~500 and >1,000 messages/s on two cores.
+    a couple of each (see ``bench/intake.py``).  Two threads: one writes while one flushes.
     """
 
     def __init__(self, spool: Spool, *, threads: int = 2, max_batch: int = 128) -> None:
