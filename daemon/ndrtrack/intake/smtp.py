@@ -31,7 +31,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Session, syntax
@@ -245,7 +245,13 @@ def _peer_ip(session: Session) -> str:
     return str(peer or "")
 
 
-class _IntakeMixin:
+if TYPE_CHECKING:  # the mixin is only ever used with aiosmtpd's SMTP (or LMTP)
+    _ProtocolBase = SMTP
+else:
+    _ProtocolBase = object
+
+
+class _IntakeMixin(_ProtocolBase):
     """What the SMTP and LMTP protocols share: limits, idle timeout, reply rewriting."""
 
     # Lines longer than RFC 5321's 1000 octets occur in forwarded mail; refusing them (500)
@@ -257,10 +263,6 @@ class _IntakeMixin:
     close_after_reply: bool
     _refused: bool
     _client_ip: str
-    # aiosmtpd's, used by smtp_DATA
-    envelope: SmtpEnvelope | None
-    data_size_limit: int | None
-    _reader: asyncio.StreamReader
 
     def in_transaction(self) -> bool:
         envelope = getattr(self, "envelope", None)
