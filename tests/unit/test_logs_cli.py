@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -91,3 +93,12 @@ def test_relative_and_absolute_times() -> None:
     assert parse_when("", now) is None
     with pytest.raises(ValueError):
         parse_when("yesterday", now)
+
+
+def test_import_from_stdin_twice_adds_nothing_the_second_time(config: str) -> None:
+    data = (SAMPLES / "logs" / "lab" / "sendmail" / "maillog").read_bytes()
+    command = [sys.executable, "-m", "ndrtrack.cli", "logs", "import", "-c", config, "-"]
+    first = subprocess.run(command, input=data, capture_output=True, timeout=60, check=True)
+    assert b"217 lines" in first.stdout
+    second = subprocess.run(command, input=data, capture_output=True, timeout=60, check=True)
+    assert b"0 lines" in second.stdout and b"already indexed" in second.stdout

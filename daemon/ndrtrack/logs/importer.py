@@ -133,7 +133,8 @@ class Importer:
             result.seconds = time.monotonic() - started
             return result
         position = 0
-        if done >= sum(map(len, head)) and isinstance(stream, io.BufferedReader):
+        if done >= sum(map(len, head)) and isinstance(stream, io.BufferedReader) \
+                and stream.seekable():
             stream.seek(done)  # a plain file: jump over what is indexed instead of reading it
             position = result.skipped_bytes = done
             head = []

@@ -53,7 +53,7 @@ class Sendmail(LogFormat):
         n = _NOTIFY.match(rest)
         if n is not None:
             kind = "notification"
-            if n.group(2) == "return to sender" and n.group(3).startswith("Cannot send"):
+            if n.group(3).startswith("Cannot send message for"):
                 kind = "expired"  # the queue lifetime ran out ("Cannot send message for 5 days")
             return event(env, "sendmail", kind, queue_id=qid, related_id=n.group(1),
                          status=n.group(2))
