@@ -16,7 +16,8 @@ from ndrtrack.store.base import LogQuery, Store, open_store
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 FORMATS = ("auto", "syslog", "postfix", "exim", "sendmail", "smtpf", "exchange", "journal")
-STATUSES = ("sent", "deferred", "bounced", "expired", "rejected", "discarded", "held")
+STATUSES = ("sent", "deferred", "bounced", "expired", "rejected", "discarded", "held",
+            "suppressed", "accepted")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
