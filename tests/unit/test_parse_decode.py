@@ -140,3 +140,33 @@ def test_returned_original_and_queue_id_are_read(name: str, queue_id: str, messa
     assert bounce.queue_id == queue_id
     assert bounce.original.message_id == message_id
     assert bounce.original.received and bounce.original.sender
+
+
+_HEADS = [
+    b"From: MAILER-DAEMON@example.org\nSubject: failure notice\n",
+    b"From: Mail Delivery System <Mailer-Daemon@example.org>\nSubject: Mail delivery failed\n",
+    b"From: postmaster@example.org\nSubject: Undeliverable: x\n",
+    b"From: Mail Delivery Subsystem <MAILER-DAEMON@example.org>\nSubject: Returned mail\n",
+]
+_OPENERS = [
+    b"Hi. This is the qmail-send program at x.\n",
+    b"This message was created automatically by mail delivery software.\n",
+    b"   ----- Transcript of session follows -----\n",
+    b"Diagnostic information for administrators:\n",
+    b"",
+]
+_JUNK = [b" ", b"\n", b"-", b"@", b"a@", b"a.", b"<", b"550-", b"\t \n", b"aa.aa@", b"=", b"*"]
+
+
+@pytest.mark.parametrize("junk", _JUNK, ids=[repr(j) for j in _JUNK])
+def test_pathological_text_stays_linear(junk: bytes) -> None:
+    """Runs of one character defeat backtracking regexes; every format must stay fast."""
+    import time
+
+    body = junk * (100_000 // len(junk))
+    for head in _HEADS:
+        for opener in _OPENERS:
+            started = time.perf_counter()
+            bounce = decode_bytes(head + b"\n" + opener + body + b"\n")
+            assert time.perf_counter() - started < 2.0, (head, opener)
+            assert isinstance(bounce, Bounce)

@@ -36,7 +36,7 @@ from ndrtrack.parse.extract import (
 from ndrtrack.parse.headers import parse_date, queue_id_for
 
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
-_FIELD_HINT = re.compile(r"^(?:final|original)-recipient\s*:", re.I | re.M)
+_FIELD_HINT = re.compile(r"^(?:final|original)-recipient[ \t]*:", re.I | re.M)
 _ACTIONS = {"failed", "delayed", "delivered", "relayed", "expanded"}
 _RECIPIENT_KEYS = ("final-recipient", "original-recipient", "x-actual-recipient")
 DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")

@@ -17,9 +17,12 @@ from ndrtrack.parse.headers import original_from_headers, original_from_text
 STATUS = re.compile(r"(?<![\w.])(?<![A-Za-z]-)([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d|-\d)")
 # RFC 5321 reply code at the start of a reply line ("550 ", "550-", "550 5.1.1").
 REPLY = re.compile(r"(?<![\w.:/=#-])([245][0-5]\d)(?=[ \t-]|:\s|$)", re.M)
+# Linear on any input: the lookbehind starts a local part only at its first character and the
+# possessive bound keeps the engine from retrying shorter local parts.
 ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"(?<![A-Za-z0-9!#$%&'*+/=?^_`{|}~.-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}+"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,16}"
 )
 _QUOTED_ADDRESS = re.compile(r'"[^"\r\n\\]{1,64}"@[A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9]')
 _CHARSET = re.compile(r"charset\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s;]+)", re.I)
@@ -29,7 +32,7 @@ _ENTITIES = re.compile("|".join(_ENTITY))
 _SPACES = re.compile(r"[ \t]+")
 _REMOTE_HOST = re.compile(
     r"(?:\bhost:?|\bserver|\bMX|by|\bat|\bfrom|"
-    r"mail exchanger)\s+\[?([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}"
+    r"mail exchanger)\s+\[?([A-Za-z0-9][A-Za-z0-9.-]{0,250}\.[A-Za-z]{2,63}"
     r"|\d{1,3}(?:\.\d{1,3}){3})\]?",
     re.I,
 )
@@ -78,6 +81,11 @@ def html_to_text(html: str) -> str:
     return _ENTITIES.sub(lambda m: _ENTITY[m.group(0)], text)
 
 
+# What an NDR has to say is at the top of its text parts: reading further only costs time
+# (a 20 MB text part is cut here, before any line-by-line scan).
+MAX_TEXT = 256 * 1024
+
+
 def typed_parts(msg: Message) -> list[tuple[Message, str]]:
     """(part, content type) for the message's own parts in order, kept on the message.
 
@@ -112,7 +120,7 @@ def text_parts(msg: Message, *, html: bool = True) -> list[str]:
             or ctype.startswith("multipart/")
             or (ctype == "text/html" and html)
         ):
-            text = decoded_payload(part)
+            text = decoded_payload(part)[:MAX_TEXT]
             found.append(html_to_text(text) if ctype == "text/html" else text)
     return found
 

@@ -43,6 +43,8 @@ _BODY_ATTR = "_ndrtrack_body"
 _HEAD_ATTR = "_ndrtrack_head"
 _LOWER_ATTR = "_ndrtrack_lower"
 _PREFIX = 8000  # signatures are looked for this far into the text
+MAX_LINE = 400  # line patterns look at this much of a line
+MAX_HEAD = 1000  # From and Subject as hints see them
 
 
 def cached_body(msg: Message) -> str:
@@ -58,7 +60,8 @@ def head(msg: Message) -> str:
     """``From`` and ``Subject`` (decoded), one per line: what cheap hints are matched on."""
     text = getattr(msg, _HEAD_ATTR, None)
     if text is None:
-        text = decode_words(msg.get("From")) + "\n" + decode_words(msg.get("Subject"))
+        sender = decode_words(msg.get("From"))[:MAX_HEAD]
+        text = sender + "\n" + decode_words(msg.get("Subject"))[:MAX_HEAD]
         setattr(msg, _HEAD_ATTR, text)
     return text
 
@@ -137,7 +140,7 @@ class TextFormat(Format):
         r"^\s*<?(?P<addr>[^\s<>@]+@[^\s<>]+?)>?:?\s*$"
     )
     end: ClassVar[re.Pattern[str]] = re.compile(
-        r"^\s*-*\s*(?:Below this line is a copy|This is a copy of|Original message|"
+        r"^[ \t]*+-*+[ \t]*+(?:Below this line is a copy|This is a copy of|Original message|"
         r"Unsent message follows|The original message|Message headers follow)",
         re.I,
     )
@@ -182,7 +185,8 @@ class TextFormat(Format):
         state = State.PREAMBLE if self.start is not None else State.RECIPIENTS
         found: list[tuple[str, list[str]]] = []
         lines = text.splitlines()
-        for index, line in enumerate(lines):
+        for index, full_line in enumerate(lines):
+            line = full_line[:MAX_LINE]  # patterns see a bounded line: no quadratic blow-up
             if state is State.PREAMBLE:
                 if self.start is not None and self.start.search(line):
                     state = State.RECIPIENTS
@@ -199,9 +203,9 @@ class TextFormat(Format):
             match = self.recipient.search(line)
             address = clean_address(match.group("addr")) if match else ""
             if address and self.accept(address, line):
-                found.append((address, [line[match.end() :]] if match else []))
+                found.append((address, [full_line[match.end() :]] if match else []))
             elif found and found[-1][0]:
-                found[-1][1].append(line)
+                found[-1][1].append(full_line)
         return self.finish(found), ""
 
     def accept(self, address: str, line: str) -> bool:

@@ -15,8 +15,8 @@ from ndrtrack.model import Bounce, DeliveryStatus
 from ndrtrack.parse.extract import addresses_in_text, first_reply, first_status, squeeze
 from ndrtrack.parse.formats._base import Format, cached_body, signature_in
 
-_ERROR = re.compile(r"Error message below:\s*(.*?)\s*Message details:", re.I | re.S)
-_RCPT = re.compile(r"^\s*RCPT TO:\s*(.+)$", re.I | re.M)
+_ERROR = re.compile(r"Error message below:(.{0,2000}?)Message details:", re.I | re.S)
+_RCPT = re.compile(r"^[ \t]*RCPT TO:[ \t]*(.+)$", re.I | re.M)
 
 
 class ApacheJames(Format):

@@ -19,7 +19,7 @@ from ndrtrack.parse.extract import attached_original, clean_address
 from ndrtrack.parse.formats._base import Format, cached_body
 from ndrtrack.parse.headers import parse_date
 
-_FEEDBACK_FIELDS = re.compile(r"^Feedback-Type:\s*\S+", re.I | re.M)
+_FEEDBACK_FIELDS = re.compile(r"^Feedback-Type:[ \t]*\S", re.I | re.M)
 _UNSUBSCRIBE = re.compile(r"sent this email to unsubscribe", re.I)
 
 

@@ -16,7 +16,7 @@ class Domino(TextFormat):
     name = "domino"
     order = 40
     hints = re.compile(r"DELIVERY FAILURE:|Undeliverable message|DELIVERY_FAILURE", re.I)
-    signature = re.compile(r"was not delivered to:|-{3,} Failure Reasons", re.I)
+    signature = re.compile(r"was not delivered to:|(?<!-)-{3,}+ Failure Reasons", re.I)
     start = re.compile(r"was not delivered to:|Failure Reasons", re.I)
     recipient = re.compile(r"^\s*<?(?P<addr>[^\s<>@()]+@[^\s<>()]+?)>?\s*$")
     end = re.compile(r"^-{3,} ?Returned Message", re.I)

@@ -43,7 +43,8 @@ _BOUNCE_SUBJECT = re.compile(
     re.I,
 )
 _COPY = re.compile(
-    r"^\s*[-=*]*\s*(?:(?:the )?original message(?: follows|:)?|Below (?:this line )?is a copy|"
+    r"^[ \t]*+[-=*]*+[ \t]*+(?:(?:the )?original message(?: follows|"
+    r":)?|Below (?:this line )?is a copy|"
     r"(?:Unsent|Returned|Original) message (?:follows|"
     r"header)|\|?-* ?Message text follows|Included is a copy|"
     r"(?:this is )?a copy of (?:the|your) (?:original )?message|The attachment contains|"
@@ -54,7 +55,7 @@ _SENDER_LINE = re.compile(
     r"message-?id|^\s*(?:From|MAIL FROM|Sender|Return-Path|Reply-To|Envelope-From)\b\s*:?", re.I
 )
 _ROLE = re.compile(r"^(?:postmaster|mailer-daemon|post_master|abuse|noreply|no-reply)@", re.I)
-_URL = re.compile(r"\S+://\S+")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,20}://\S*")
 
 
 class Generic(Format):

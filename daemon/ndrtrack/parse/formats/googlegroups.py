@@ -15,9 +15,9 @@ from ndrtrack.parse.extract import attached_original, squeeze
 from ndrtrack.parse.formats._base import Format, cached_body
 from ndrtrack.parse.headers import original_from_text
 
-_SIGNED = re.compile(r"^\s*Google Groups\s*$|groups\.google\.com", re.M)
+_SIGNED = re.compile(r"^[ \t]*Google Groups[ \t]*$|groups\.google\.com", re.M)
 _COPY = re.compile(r"^-{3,} ?Original message -{3,}", re.M)
-_FAILED = re.compile(r"[^\s,<>]+@[^\s,<>]+")
+_FAILED = re.compile(r"(?<![^\s,<>])[^\s,<>@]{1,64}+@[^\s,<>]{1,255}")
 
 
 class GoogleGroups(Format):

@@ -19,7 +19,7 @@ from ndrtrack.parse.extract import first_status, squeeze
 from ndrtrack.parse.formats._base import TextFormat, cached_body, signature_in
 from ndrtrack.parse.headers import original_from_text
 
-_TRANSCRIPT = re.compile(r"-{3,} ?Transcript of session follows -{3,}", re.I)
+_TRANSCRIPT = re.compile(r"(?<!-)-{3,}+ ?Transcript of session follows -{3,}", re.I)
 _REPLY_LINE = re.compile(r"^(?:<<< ?)?([245]\d\d)(?:[ -]|$)")
 _SMTP_WORDS = re.compile(r"[A-Za-z]{3,}")
 
@@ -29,12 +29,12 @@ class Sendmail(TextFormat):
     order = 60
     hints = re.compile(r"Returned mail:|Mail Delivery Subsystem|Postmaster notify", re.I)
     signature = re.compile(
-        r"-{3,} ?(?:Transcript of session follows|The following addresses had)|"
+        r"(?<!-)-{3,}+ ?(?:Transcript of session follows|The following addresses had)|"
         r"The original message was received at",
         re.I,
     )
     start = re.compile(
-        r"-{3,} ?(?:Transcript of session follows|The following addresses had)", re.I
+        r"(?<!-)-{3,}+ ?(?:Transcript of session follows|The following addresses had)", re.I
     )
     recipient = re.compile(
         r"^(?:>>> )?(?:[45]\d\d[ -](?:[45]\.\d+\.\d+ )?)?"
