@@ -60,6 +60,10 @@ _RECIPIENT = (
     "   ELSE orig_recipient END,"
     " attempts = attempts + excluded.attempts")
 _V4_PREFIX = b"\0" * 10 + b"\xff\xff"
+_TRACE_ID = ("(SELECT id FROM log_traces WHERE host = ? AND queue_id = ? AND started = ?"
+             " AND queue_id != '')")  # (the last term lets the partial key index serve)
+_RECIPIENT_BY_KEY = _RECIPIENT.replace("VALUES (?,", f"VALUES ({_TRACE_ID},", 1)
+_LINK_BY_KEY = f"INSERT OR IGNORE INTO log_links (value, trace_id) VALUES (?, {_TRACE_ID})"
 _OPEN_ROW = ("SELECT started FROM log_traces WHERE host = ? AND queue_id = ? AND queue_id != ''"
              " AND done = 0 ORDER BY started DESC LIMIT 1")
 
@@ -118,8 +122,11 @@ class SqliteLogIndex:
                     self._log_tuned = True
                 fresh = [c for c in chunks if c.new and c.started is not None]
                 rest = [c for c in chunks if not (c.new and c.started is not None)]
-                if not self._insert_fresh(conn, fresh):
-                    rest = fresh + rest
+                orphans, continued, rest = _split_continuations(conn, rest)
+                if not self._insert_fresh(conn, fresh + orphans):
+                    rest = fresh + orphans + continued + rest
+                    continued = []
+                _merge_many(conn, continued)
                 for chunk in rest:
                     self._merge(conn, chunk)
                 if checkpoint is not None:
@@ -258,6 +265,49 @@ def _index_statements() -> list[tuple[str, str]]:
                 found.append((m.group(1), f"CREATE INDEX IF NOT EXISTS {m.group(1)} ON "
                                           f"{m.group(2)}"))
     return found
+
+
+def _split_continuations(conn: sqlite3.Connection, chunks: list[Any]
+                          ) -> tuple[list[Any], list[Any], list[Any]]:
+    """Sort continuation chunks with one query per 400 ids instead of one per chunk:
+
+    - *orphans*: no open row for the queue id (e.g. an NDR Postfix made itself, whose first
+      line is cleanup's) — new messages after all, bulk-inserted like fresh ones;
+    - *continued*: the newest open row's start time is now known, merged in bulk;
+    - the rest (no queue id, or an id twice in the batch): merged one by one, in order.
+    """
+    keyed = [c for c in chunks if c.queue_id and c.started is None]
+    keys = [(c.host, c.queue_id) for c in keyed]
+    if not keyed or len(set(keys)) != len(keys):
+        return [], [], chunks
+    started: dict[tuple[str, str], float] = {}
+    for i in range(0, len(keys), 400):
+        part = keys[i:i + 400]
+        values = ",".join(["(?,?)"] * len(part))
+        rows = conn.execute(  # one key-index probe per id (an IN list would scan)
+            "SELECT v.column1, v.column2, (SELECT max(started) FROM log_traces WHERE"
+            " host = v.column1 AND queue_id = v.column2 AND queue_id != '' AND done = 0)"
+            f" FROM (VALUES {values}) AS v", [x for key in part for x in key])
+        started.update(((r[0], r[1]), r[2]) for r in rows if r[2] is not None)
+    orphans, continued = [], []
+    rest = [c for c in chunks if not (c.queue_id and c.started is None)]
+    for chunk, key in zip(keyed, keys, strict=True):
+        chunk.started = started.get(key, chunk.first_at)
+        (continued if key in started else orphans).append(chunk)
+    return orphans, continued, rest
+
+
+def _merge_many(conn: sqlite3.Connection, chunks: list[Any]) -> None:
+    """Merge chunks whose row key (host, queue id, start) is known: three bulk statements."""
+    if not chunks:
+        return
+    conn.executemany(_MERGE.replace(" RETURNING id", ""), [_row(c, c.started) for c in chunks])
+    conn.executemany(_RECIPIENT_BY_KEY, [
+        (c.host, c.queue_id, c.started, addr, domain_of(addr), r.orig, r.status, r.dsn,
+         r.relay, r.reply, r.at, r.attempts)
+        for c in chunks for addr, r in c.recipients.items()])
+    conn.executemany(_LINK_BY_KEY, [(link, c.host, c.queue_id, c.started)
+                                    for c in chunks for link in c.links])
 
 
 def _row(chunk: Any, started: float) -> tuple[Any, ...]:
