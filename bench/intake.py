@@ -8,7 +8,8 @@ the same time) and a bare aiosmtpd ``SMTP(Sink())`` started the same way (``crea
 in one loop), which stores nothing.  One asyncio client process sends N messages of SIZE
 bytes over C parallel connections to each, one command at a time (aiosmtpd does not offer
 PIPELINING).  Rounds alternate Sink and durable so that load from elsewhere on the machine
-falls on both alike; it prints the medians, the ratio, and the daemon's peak RSS (VmHWM).
+falls on both alike; it prints the medians, the ratio, the servers' CPU time per message
+(less sensitive to that load than the rates) and the daemon's peak RSS (VmHWM).
 
 Targets (2-core machine): >= 1,000 messages/s durable, >= 0.5x Sink, peak RSS < 150 MB.
 """
@@ -117,8 +118,14 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_daemon(workdir: Path, total: int, conns: int, size: int,
-               log_level: str) -> tuple[float, float, int]:
+               log_level: str) -> tuple[float, float, int, float]:
     port = free_port()
     config = workdir / "ndrtrack.yaml"
     config.write_text(
@@ -132,7 +139,9 @@ def run_daemon(workdir: Path, total: int, conns: int, size: int,
                             stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     try:
         wait_port(port, proc)
+        cpu = cpu_seconds(proc.pid)
         rate = asyncio.run(load(port, total, conns, size))
+        cpu = cpu_seconds(proc.pid) - cpu
         rss = peak_rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -140,17 +149,19 @@ def run_daemon(workdir: Path, total: int, conns: int, size: int,
         log.close()
     # counted once the daemon stopped, so no entry is caught between two states
     stored = sum(len(os.listdir(workdir / "spool" / s)) for s in ("new", "processing", "done"))
-    return rate, rss, stored
+    return rate, rss, stored, cpu / total
 
 
-def run_sink(total: int, conns: int, size: int) -> float:
+def run_sink(total: int, conns: int, size: int) -> tuple[float, float]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SINK_SERVER, str(port)],
                             stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
         wait_port(port, proc)
-        return asyncio.run(load(port, total, conns, size))
+        cpu = cpu_seconds(proc.pid)
+        rate = asyncio.run(load(port, total, conns, size))
+        return rate, (cpu_seconds(proc.pid) - cpu) / total
     finally:
         proc.terminate()
         proc.wait(30)
@@ -166,15 +177,19 @@ def main() -> int:
     parser.add_argument("--log-level", default="info", help="the daemon's logging.level")
     args = parser.parse_args()
     sinks, durables, rss_peaks, ok = [], [], [], True
+    sink_cpu, durable_cpu = [], []
     for _ in range(args.rounds):
-        sinks.append(run_sink(args.messages, args.connections, args.size))
+        rate, cpu = run_sink(args.messages, args.connections, args.size)
+        sinks.append(rate)
+        sink_cpu.append(cpu)
         workdir = Path(tempfile.mkdtemp(prefix="ndrtrack-bench-", dir="/var/tmp"))
         try:
-            durable, rss, stored = run_daemon(workdir, args.messages, args.connections,
-                                              args.size, args.log_level)
+            durable, rss, stored, cpu = run_daemon(workdir, args.messages, args.connections,
+                                                   args.size, args.log_level)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         durables.append(durable)
+        durable_cpu.append(cpu)
         rss_peaks.append(rss)
         ok = ok and stored == args.messages
     sink, durable = statistics.median(sinks), statistics.median(durables)
@@ -187,6 +202,9 @@ def main() -> int:
           f"{', '.join(f'{r:.0f}' for r in durables)})"
           f"{'' if ok else '  SPOOL ENTRIES MISSING'}")
     print(f"ratio durable/Sink : {durable / sink:8.2f}")
+    print(f"server CPU per msg : Sink {statistics.median(sink_cpu) * 1e6:.0f} us, durable "
+          f"{statistics.median(durable_cpu) * 1e6:.0f} us (all threads; the daemon's runner "
+          "included)")
     print(f"daemon peak RSS    : {max(rss_peaks):8.1f} MB")
     targets = durable >= 1000 and durable / sink >= 0.5 and max(rss_peaks) < 150 and ok
     print("targets (>= 1000 msgs/s, >= 0.5x Sink, < 150 MB):", "met" if targets else "NOT met")
