@@ -289,7 +289,8 @@ def _split_continuations(conn: sqlite3.Connection, chunks: list[Any]
             " host = v.column1 AND queue_id = v.column2 AND queue_id != '' AND done = 0)"
             f" FROM (VALUES {values}) AS v", [x for key in part for x in key])
         started.update(((r[0], r[1]), r[2]) for r in rows if r[2] is not None)
-    orphans, continued = [], []
+    orphans: list[Any] = []
+    continued: list[Any] = []
     rest = [c for c in chunks if not (c.queue_id and c.started is None)]
     for chunk, key in zip(keyed, keys, strict=True):
         chunk.started = started.get(key, chunk.first_at)
