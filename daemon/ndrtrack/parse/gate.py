@@ -109,6 +109,18 @@ def gate_literals(pattern: str) -> tuple[str, ...]:
     return () if any(len(lit.strip()) < 3 for lit in literals) else literals
 
 
+def gate_open(literals: tuple[str, ...], lowered_text: str) -> bool:
+    """Whether the gate lets a search through: no literals, or one of them is in the text.
+
+    Plain ``in`` tests (C substring search) beat a regex alternation of the literals here."""
+    if not literals:
+        return True
+    for literal in literals:
+        if literal in lowered_text:
+            return True
+    return False
+
+
 class Gated:
     """A compiled pattern and its gate; ``search`` takes the text and its lowercased form."""
 
@@ -117,9 +129,11 @@ class Gated:
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
         verbose = bool(pattern.flags & re.VERBOSE)
-        self.literals = () if verbose else gate_literals(lowered(pattern.pattern))
+        self.literals = (
+            () if verbose else tuple(dict.fromkeys(gate_literals(lowered(pattern.pattern))))
+        )
 
     def search(self, text: str, lowered_text: str) -> re.Match[str] | None:
-        if self.literals and not any(literal in lowered_text for literal in self.literals):
+        if not gate_open(self.literals, lowered_text):
             return None
         return self.pattern.search(text)

@@ -25,7 +25,7 @@ import re
 
 from ndrtrack.model import Reason
 from ndrtrack.parse.extract import remote_host
-from ndrtrack.parse.gate import gate_literals, lowered
+from ndrtrack.parse.gate import gate_literals, gate_open, lowered
 
 R = Reason
 
@@ -368,7 +368,9 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
 TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = tuple(
     (reason, re.compile(lowered(pattern))) for reason, pattern in _TEXT_RULES
 )
-_GATES: tuple[tuple[str, ...], ...] = tuple(gate_literals(lowered(p)) for _, p in _TEXT_RULES)
+_GATES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(dict.fromkeys(gate_literals(lowered(p)))) for _, p in _TEXT_RULES
+)
 
 _FULL = re.compile(lowered(dict(_TEXT_RULES)[R.MAILBOXFULL]))
 
@@ -509,7 +511,7 @@ def text_reason(diagnostic: str) -> Reason | None:
     """The first phrase rule matching the diagnostic text, or None."""
     lowered = diagnostic.lower()
     for (reason, pattern), gate in zip(TEXT_RULES, _GATES, strict=True):
-        if gate and not any(literal in lowered for literal in gate):
+        if not gate_open(gate, lowered):
             continue
         if pattern.search(lowered):
             return reason
