@@ -28,6 +28,8 @@ from ndrtrack.parse.extract import (
     decoded_payload,
     first_reply,
     first_status,
+    recall,
+    remember,
     smtp_command,
     squeeze,
     text_parts,
@@ -112,12 +114,10 @@ def own_parts(msg: Message) -> list[Message]:
 def find_status_parts(msg: Message) -> list[Message]:
     """Every delivery-status part (a forward of several reports has several), else a text part
     that carries DSN fields, else nothing.  Kept on the message."""
-    cached = getattr(msg, "_ndrtrack_status_parts", None)
+    cached = recall(msg, "status_parts")
     if cached is not None:
-        return cached
-    found = _status_parts(msg)
-    msg._ndrtrack_status_parts = found
-    return found
+        return cached  # type: ignore[no-any-return]
+    return remember(msg, "status_parts", _status_parts(msg))
 
 
 def _status_parts(msg: Message) -> list[Message]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from email.message import Message
+from typing import Any, TypeVar
 
 from ndrtrack.model import OriginalMessage
 from ndrtrack.parse.headers import original_from_headers, original_from_text
+
+T = TypeVar("T")
 
 # RFC 3463 enhanced status code; look-arounds keep IP addresses and versions out.
 STATUS = re.compile(r"(?<![\w.])(?<![A-Za-z]-)([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d|-\d)")
@@ -67,6 +70,8 @@ def decoded_payload(part: Message) -> str:
         return payload if isinstance(payload, str) else ""
     match = _CHARSET.search(str(part.get("Content-Type", "")))
     charset = match.group(1).strip("\"'").lower() if match else "utf-8"
+    if not isinstance(raw, bytes):
+        return ""
     try:
         return raw.decode(charset, "replace")
     except (LookupError, ValueError):
@@ -86,6 +91,17 @@ def html_to_text(html: str) -> str:
 MAX_TEXT = 256 * 1024
 
 
+def remember(msg: Message, key: str, value: T) -> T:
+    """Keep a value computed from ``msg`` on the message itself (several formats ask for it)."""
+    vars(msg)["_ndrtrack_" + key] = value
+    return value
+
+
+def recall(msg: Message, key: str) -> Any:
+    """A value kept by :func:`remember`, or None."""
+    return vars(msg).get("_ndrtrack_" + key)
+
+
 def typed_parts(msg: Message) -> list[tuple[Message, str]]:
     """(part, content type) for the message's own parts in order, kept on the message.
 
@@ -93,27 +109,26 @@ def typed_parts(msg: Message) -> list[tuple[Message, str]]:
     bounce, and its parts are not this report's.  ``get_content_type`` scans the headers
     each time, so it is asked once per part.
     """
-    cached = getattr(msg, "_ndrtrack_typed", None)
+    cached = recall(msg, "typed")
     if cached is not None:
-        return cached
+        return cached  # type: ignore[no-any-return]
     found: list[tuple[Message, str]] = []
     stack = [msg]
     while stack:
         part = stack.pop(0)
         ctype = part.get_content_type()
         found.append((part, ctype))
-        payload = part._payload  # noqa: SLF001 - the parsed tree, without get_payload's checks
+        payload = getattr(part, "_payload", None)  # the parsed tree, without get_payload's checks
         if isinstance(payload, list) and not ctype.startswith("message/"):
             stack[0:0] = [p for p in payload if isinstance(p, Message)]
-    msg._ndrtrack_typed = found
-    return found
+    return remember(msg, "typed", found)
 
 
 def text_parts(msg: Message, *, html: bool = True) -> list[str]:
     """Texts of the message's own text parts (see :func:`typed_parts`)."""
     found: list[str] = []
     for part, ctype in typed_parts(msg):
-        if isinstance(part._payload, list):  # noqa: SLF001
+        if isinstance(getattr(part, "_payload", None), list):
             continue
         if (
             ctype in ("text/plain", "message/delivery-status")
@@ -138,7 +153,7 @@ def attached_original(msg: Message) -> OriginalMessage | None:
     """The returned message from a ``message/rfc822`` or ``text/rfc822-headers`` part."""
     for part, ctype in typed_parts(msg):
         if ctype in ("message/rfc822", "message/global"):
-            payload = part._payload  # noqa: SLF001
+            payload = getattr(part, "_payload", None)
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
                 return original_from_headers(payload[0])
         elif ctype in ("text/rfc822-headers", "message/global-headers", "message/rfc822-headers"):

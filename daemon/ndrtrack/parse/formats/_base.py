@@ -32,6 +32,8 @@ from ndrtrack.parse.extract import (
     clean_address,
     first_reply,
     first_status,
+    recall,
+    remember,
     remote_host,
     smtp_command,
     squeeze,
@@ -39,9 +41,9 @@ from ndrtrack.parse.extract import (
 from ndrtrack.parse.gate import Gated
 from ndrtrack.parse.headers import decode_words, original_from_text, queue_id_for
 
-_BODY_ATTR = "_ndrtrack_body"
-_HEAD_ATTR = "_ndrtrack_head"
-_LOWER_ATTR = "_ndrtrack_lower"
+_BODY_ATTR = "body"
+_HEAD_ATTR = "head"
+_LOWER_ATTR = "lower"
 _PREFIX = 8000  # signatures are looked for this far into the text
 MAX_LINE = 400  # line patterns look at this much of a line
 MAX_HEAD = 1000  # From and Subject as hints see them
@@ -49,20 +51,20 @@ MAX_HEAD = 1000  # From and Subject as hints see them
 
 def cached_body(msg: Message) -> str:
     """The message's first human-readable text, decoded once and kept on the message."""
-    text = getattr(msg, _BODY_ATTR, None)
+    text = recall(msg, _BODY_ATTR)
     if text is None:
         text = body_text(msg)
-        setattr(msg, _BODY_ATTR, text)
+        remember(msg, _BODY_ATTR, text)
     return text
 
 
 def head(msg: Message) -> str:
     """``From`` and ``Subject`` (decoded), one per line: what cheap hints are matched on."""
-    text = getattr(msg, _HEAD_ATTR, None)
+    text = recall(msg, _HEAD_ATTR)
     if text is None:
         sender = decode_words(msg.get("From"))[:MAX_HEAD]
         text = sender + "\n" + decode_words(msg.get("Subject"))[:MAX_HEAD]
-        setattr(msg, _HEAD_ATTR, text)
+        remember(msg, _HEAD_ATTR, text)
     return text
 
 
@@ -76,10 +78,10 @@ def signature_in(pattern: re.Pattern[str], msg: Message, limit: int) -> bool:
     if gated is None:
         gated = _SIGNATURES[pattern] = Gated(pattern)
     body = cached_body(msg)
-    lowered = getattr(msg, _LOWER_ATTR, None)
+    lowered = recall(msg, _LOWER_ATTR)
     if lowered is None:
         lowered = body[:_PREFIX].lower()
-        setattr(msg, _LOWER_ATTR, lowered)
+        remember(msg, _LOWER_ATTR, lowered)
     return gated.search(body[:limit], lowered[:limit]) is not None
 
 

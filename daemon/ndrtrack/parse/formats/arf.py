@@ -30,7 +30,7 @@ class Arf(Format):
 
     def detect(self, msg: Message) -> bool:
         if msg.get_content_type() == "multipart/report":
-            return (msg.get_param("report-type") or "").lower() == "feedback-report"
+            return str(msg.get_param("report-type") or "").lower() == "feedback-report"
         body = cached_body(msg)[:3000]
         return bool(
             _FEEDBACK_FIELDS.search(body) or (self.hinted(msg) and _UNSUBSCRIBE.search(body))
