@@ -97,7 +97,8 @@ def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fm
                                                                                strict=True))
     lines = traces = 0
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_lower_priority) as pool:
         pending: deque[tuple[Block, Future[Any]]] = deque()
         for job in jobs:
             pending.append((job, pool.submit(parse_block, job)))
@@ -108,6 +109,14 @@ def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fm
         while pending:
             lines, traces = _write(store, fingerprint, *pending.popleft(), lines, traces)
     return lines, traces
+
+
+def _lower_priority() -> None:
+    """Workers yield to the parent: it writes every block in order, so it is the pace."""
+    try:
+        os.nice(5)
+    except OSError:
+        pass
 
 
 def _write(store: Store, fingerprint: str, job: Block, future: Future[Any], lines: int,
