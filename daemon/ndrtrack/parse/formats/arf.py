@@ -20,6 +20,7 @@ from ndrtrack.parse.formats._base import Format, cached_body
 from ndrtrack.parse.headers import parse_date
 
 _FEEDBACK_FIELDS = re.compile(r"^Feedback-Type:[ \t]*\S", re.I | re.M)
+_RECIPIENT_FIELDS = ("original-rcpt-to", "removal-recipient")
 _UNSUBSCRIBE = re.compile(r"sent this email to unsubscribe", re.I)
 
 
@@ -44,14 +45,15 @@ class Arf(Format):
 
     def parse(self, msg: Message) -> Bounce | None:
         fields: dict[str, str] = {}
+        reported: list[str] = []  # Original-Rcpt-To / Removal-Recipient may repeat (RFC 5965 §3.2)
         for block in dsn.read_fields(self.report_text(msg)):
             for key, value in block.items():
                 fields.setdefault(key, value)
+                address = clean_address(value) if key in _RECIPIENT_FIELDS else ""
+                if address and address not in reported:
+                    reported.append(address)
         original = attached_original(msg) or OriginalMessage()
-        recipients = [
-            clean_address(fields.get(k, "")) for k in ("original-rcpt-to", "removal-recipient")
-        ]
-        recipients = [r for r in recipients if r] or list(original.recipients[:1])
+        recipients = reported or list(original.recipients[:1])
         if not recipients and _UNSUBSCRIBE.search(cached_body(msg)):
             recipients = [clean_address(str(msg.get("From", "")))]
         statuses = tuple(
