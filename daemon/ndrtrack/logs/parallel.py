@@ -59,8 +59,9 @@ def blocks(path: str, start: int, size: int, block_bytes: int = BLOCK_BYTES) -> 
             yield position
 
 
-def parse_block(block: Block) -> tuple[list[Any], Counter[tuple[str, str, str]], int, int]:
-    """Worker: (chunks, line counts, lines, events) of one block."""
+def parse_block(block: Block) -> tuple[list[Any], Counter[tuple[str, str, str]], int,
+                                       Counter[str]]:
+    """Worker: (chunks, line counts, lines, events by MTA) of one block."""
     reader = LineReader(clock=Clock(block.timezone, datetime.fromtimestamp(block.reference, UTC)),
                         fmt=block.fmt, host=block.host, source=block.path)
     assembler = Assembler()
@@ -70,13 +71,13 @@ def parse_block(block: Block) -> tuple[list[Any], Counter[tuple[str, str, str]],
     lines = data.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()
-    events = 0
+    events: Counter[str] = Counter()
     feed = assembler.feed
     for raw in lines:
         ev = reader(raw.decode("utf-8", "replace").rstrip("\r"))
         if ev is not None:
             feed(ev)
-            events += 1
+            events[ev.mta] += 1
     return assembler.drain(final=True), reader.totals(), len(lines), events
 
 
@@ -125,6 +126,7 @@ def _write(store: Store, fingerprint: str, job: Block, future: Future[Any], line
     written = store.add_traces(chunks, checkpoint=(fingerprint, job.end, job.path))
     for (mta, program, result), n in counts.items():
         LOG_LINES.labels(mta or "none", program or "none", result).inc(n)
-    LOG_EVENTS.labels("all").inc(n_events)
+    for mta, n in n_events.items():
+        LOG_EVENTS.labels(mta).inc(n)
     LOG_TRACES.labels("import").inc(written)
     return lines + n_lines, traces + written
