@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ndrtrack.config import Config, load_config
-from ndrtrack.errors import ConfigError
+from ndrtrack.errors import ConfigError, NdrtrackError
 from ndrtrack.intake.runner import Runner
 from ndrtrack.intake.smtp import IntakeListener, tls_context
 from ndrtrack.intake.spool import Spool, SpoolWriter
@@ -216,8 +216,10 @@ class App:
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
         try:
             await self.start()
-        except BaseException:
+        except BaseException as exc:
             await self.stop()
+            if isinstance(exc, OSError):  # e.g. the HTTP port in use: one line, exit 1
+                raise NdrtrackError(f"cannot start: {exc}") from exc
             raise
         interval = watchdog_interval()
         if interval:

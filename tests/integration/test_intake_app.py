@@ -95,3 +95,17 @@ def test_an_unloadable_certificate_is_a_config_error(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert result.stderr.startswith(
             f"{d.config_path}: intake.smtp.tls_cert_file: cannot load the certificate and key")
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    d = Daemon(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", d.smtp_port))
+        taken.listen()
+        result = subprocess.run([sys.executable, "-m", "ndrtrack.cli", "serve", "-c",
+                                 str(d.config_path)], capture_output=True, text=True,
+                                timeout=30, cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"ndrtrack: intake.smtp: cannot listen on 127.0.0.1:{d.smtp_port}: " \
+           "Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -26,6 +26,7 @@ import asyncio
 import collections
 import dataclasses
 import logging
+import os
 import socket
 import ssl
 import time
@@ -38,7 +39,7 @@ from aiosmtpd.smtp import SMTP, Session, syntax
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from ndrtrack.config import ListenerConfig
-from ndrtrack.errors import SpoolError
+from ndrtrack.errors import NdrtrackError, SpoolError
 from ndrtrack.intake.spool import Envelope, SpoolWriter
 from ndrtrack.metrics import INTAKE_BYTES, INTAKE_MESSAGES, SMTP_SESSIONS
 
@@ -400,8 +401,13 @@ class IntakeListener:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, host=self.config.host,
-                                                port=self.config.port, reuse_address=True)
+        try:
+            self._server = await loop.create_server(self._protocol, host=self.config.host,
+                                                    port=self.config.port, reuse_address=True)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise NdrtrackError(f"intake.{self.source}: cannot listen on {self.config.host}:"
+                                f"{self.config.port}: {reason}") from exc
         log.info("%s intake listening on %s:%d", self.source, self.config.host, self.port)
 
     def update(self, config: ListenerConfig, addresses: Iterable[str]) -> list[str]:
