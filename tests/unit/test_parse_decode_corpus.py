@@ -16,7 +16,7 @@ from conftest import shared_path
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "ndr_accuracy.py"
 
 FLOORS = {"f1": 0.98, "status": 0.98, "reply_code": 0.96, "reason": 0.87}
-MAX_SILENT = 7
+MAX_SILENT = 3
 
 
 def _scorer():  # noqa: ANN202

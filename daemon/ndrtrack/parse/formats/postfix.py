@@ -11,10 +11,16 @@ lines; the returned message follows in its own MIME part or after a dashed line.
 from __future__ import annotations
 
 import re
+from email.message import Message
 from typing import ClassVar
 
+from ndrtrack.model import Bounce, DeliveryStatus
 from ndrtrack.parse import dsn
-from ndrtrack.parse.formats._base import TextFormat, signature_in
+from ndrtrack.parse.extract import attached_original, squeeze
+from ndrtrack.parse.formats._base import TextFormat, cached_body, signature_in
+from ndrtrack.parse.headers import queue_id_for
+
+_UNAVAILABLE = re.compile(r"Delivery report unavailable", re.I)
 
 
 class Postfix(TextFormat):
@@ -42,6 +48,32 @@ class Postfix(TextFormat):
         blocks = payload if isinstance(payload, list) else []
         return any(
             key.lower().startswith("x-postfix") for block in blocks[:1] for key in block.keys()
+        )
+
+    def parse(self, msg: Message) -> Bounce | None:
+        bounce = super().parse(msg)
+        if bounce is not None or not _UNAVAILABLE.search(cached_body(msg)[:6000]):
+            return bounce
+        return self.whole_message(msg)
+
+    def whole_message(self, msg: Message) -> Bounce | None:
+        """ "--- Delivery report unavailable ---": the report lists nobody, so the returned
+        message's own recipients are the ones it failed for."""
+        original = attached_original(msg)
+        if original is None or not original.recipients:
+            return None
+        reporting = self.reporting_mta(msg, "")
+        explanation = squeeze(cached_body(msg))[:1500]
+        statuses = tuple(
+            DeliveryStatus(recipient=r, diagnostic=explanation, reporting_mta=reporting)
+            for r in original.recipients
+        )
+        return Bounce(
+            format=self.name,
+            reporting_mta=reporting,
+            original=original,
+            queue_id=queue_id_for(original, reporting),
+            statuses=statuses,
         )
 
 
