@@ -255,8 +255,10 @@ else:
 class _IntakeMixin(_ProtocolBase):
     """What the SMTP and LMTP protocols share: limits, idle timeout, reply rewriting."""
 
-    # Lines longer than RFC 5321's 1000 octets occur in forwarded mail; refusing them (500)
-    # would bounce the very message we exist to read, so only the message size is limited.
+    # The stream's buffer limit, which is also its flow-control mark: DATA arrives in large
+    # reads.  Command lines stay limited by aiosmtpd (512 octets); DATA lines are not limited
+    # at all — forwarded mail has lines over RFC 5321's 1000 octets, and refusing them would
+    # bounce the very message we exist to read — only the message size is.
     line_length_limit = 256 * 1024
 
     listener: IntakeListener
