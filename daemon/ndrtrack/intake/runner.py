@@ -126,19 +126,20 @@ class Runner:
                 if self.intake_busy():
                     await asyncio.sleep((time.perf_counter() - started) * YIELD_FACTOR)
             if not due:
-                self._update_gauge(force=False)
+                await loop.run_in_executor(self._executor, self._update_gauge, False)
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
                 except TimeoutError:
                     pass
-        self._update_gauge(force=True)
+        await loop.run_in_executor(self._executor, self._update_gauge, True)
 
     def _due(self) -> list[str]:
         now = time.monotonic()
         return [i for i in self.spool.pending()
                 if i not in self._retries or self._retries[i].not_before <= now]
 
-    def _update_gauge(self, *, force: bool) -> None:
+    def _update_gauge(self, force: bool) -> None:
+        """Spool counts for ``ndrtrack_spool_entries`` (in the worker: done/ can be large)."""
         now = time.monotonic()
         if force or now - self._last_gauge >= GAUGE_INTERVAL:
             self._last_gauge = now
