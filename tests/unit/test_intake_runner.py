@@ -141,3 +141,28 @@ def test_loop_processes_in_arrival_order_and_stops(spool: Spool, store: SqliteSt
     asyncio.run(main())
     assert order[:5] == sorted(ids) == ids
     assert len(order) == 6
+
+
+def test_an_entry_the_daemon_keeps_dying_on_is_shunted(spool: Spool, store: SqliteStore) -> None:
+    entry_id = store_message(spool)
+    for _ in range(3):  # three starts that died inside the stages: claimed, never finished
+        spool.claim(entry_id)
+        spool.count_attempt(entry_id)
+        spool.setup()  # the next start puts it back into new/
+    runner = Runner(spool=spool, store=store, config=config(max_tries=3))
+    assert runner.process(entry_id) == "shunted"
+    error = (spool.root / "shunt" / entry_id / "error.txt").read_text()
+    assert "taken up 3 times without finishing" in error
+    assert store.count_cases() == 0  # its stages were not run a fourth time
+
+
+def test_attempts_survive_in_the_entry(spool: Spool, store: SqliteStore) -> None:
+    def boom(ctx: StageContext) -> dict:
+        raise ValueError("no")
+
+    entry_id = store_message(spool)
+    Runner(spool=spool, store=store, config=config(max_tries=2),
+           stages=(CASE_STAGE, Stage("boom", boom))).process(entry_id)
+    # a new runner (a restart) knows it is the second try
+    assert Runner(spool=spool, store=store, config=config(max_tries=2),
+                  stages=(CASE_STAGE, Stage("boom", boom))).process(entry_id) == "shunted"

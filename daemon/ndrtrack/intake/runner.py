@@ -6,7 +6,9 @@ One entry at a time, in a worker thread (stages are synchronous): claim it (``ne
 with a back-off (``backoff_initial`` doubling up to ``backoff_max``), and after
 ``runner.max_tries`` tries it is moved to ``shunt/`` with the error beside it — the runner
 itself keeps going.  Entries left in ``processing/`` by a crash are put back by
-``Spool.setup`` and taken up again; the stages' idempotency makes that safe.
+``Spool.setup`` and taken up again; the stages' idempotency makes that safe.  Tries are
+counted beside the entry before its stages run, so one the daemon itself dies on is shunted
+after ``max_tries`` restarts instead of taking the daemon down forever.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ YIELD_FACTOR = 3.0
 
 @dataclass(slots=True)
 class _Retry:
-    tries: int
     not_before: float
 
 
@@ -159,13 +160,18 @@ class Runner:
         if entry is None:
             return "gone"  # taken by someone else
         ctx: StageContext | None = None
+        attempt = 0
         try:
+            attempt = self.spool.count_attempt(entry_id)
+            if attempt > self.settings.max_tries:
+                raise RuntimeError(f"taken up {attempt - 1} times without finishing: the "
+                                   "daemon may have stopped while processing it")
             ctx = StageContext(entry=entry, message=self.spool.read_message(entry),
                                store=self.store, config=self.config)
             self._run_stages(ctx)
             self.spool.finish(entry_id)
         except Exception as exc:  # a stage or the store failed: retry later, keep running
-            outcome = self._failed(entry_id, exc)
+            outcome = self._failed(entry_id, exc, max(attempt, 1))
         else:
             self._retries.pop(entry_id, None)
             outcome = "done"
@@ -204,23 +210,19 @@ class Runner:
 
     def _defer(self, entry_id: str) -> None:
         """Leave an entry where it is for a while (its spool could not be used just now)."""
-        retry = self._retries.setdefault(entry_id, _Retry(tries=0, not_before=0.0))
-        retry.not_before = time.monotonic() + self.settings.backoff_initial
+        self._retries[entry_id] = _Retry(time.monotonic() + self.settings.backoff_initial)
 
-    def _failed(self, entry_id: str, exc: Exception) -> str:
-        retry = self._retries.get(entry_id) or _Retry(tries=0, not_before=0.0)
-        retry.tries += 1
+    def _failed(self, entry_id: str, exc: Exception, attempt: int) -> str:
         settings = self.settings
-        if retry.tries >= settings.max_tries:
+        if attempt >= settings.max_tries:
             self._retries.pop(entry_id, None)
             error = "".join(traceback.format_exception(exc))
-            log.error("failed %d times, shunted: %s", retry.tries, exc, extra=_ids(entry_id))
+            log.error("failed %d times, shunted: %s", attempt, exc, extra=_ids(entry_id))
             self._move(entry_id, lambda: self.spool.shunt(entry_id, error))
             return "shunted"
-        delay = min(settings.backoff_initial * 2 ** (retry.tries - 1), settings.backoff_max)
-        retry.not_before = time.monotonic() + delay
-        self._retries[entry_id] = retry
-        log.warning("try %d/%d failed, retrying in %.1fs: %s", retry.tries, settings.max_tries,
+        delay = min(settings.backoff_initial * 2 ** (attempt - 1), settings.backoff_max)
+        self._retries[entry_id] = _Retry(time.monotonic() + delay)
+        log.warning("try %d/%d failed, retrying in %.1fs: %s", attempt, settings.max_tries,
                     delay, exc, extra=_ids(entry_id))
         self._move(entry_id, lambda: self.spool.requeue(entry_id))
         return "retry"

@@ -43,6 +43,7 @@ STATES = ("tmp", "new", "processing", "done", "shunt")
 MESSAGE = "message.eml"
 ENVELOPE = "envelope.json"
 ERROR = "error.txt"
+ATTEMPTS = "attempts"  # how often the runner took the entry up; survives a crash
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +312,26 @@ class Spool:
 
     def read_message(self, entry: SpoolEntry) -> bytes:
         return Path(entry.path).read_bytes()
+
+    def count_attempt(self, entry_id: str) -> int:
+        """Count one more try of a claimed entry, beside it, before any stage runs.
+
+        Kept on disk so that an entry on which the daemon itself dies (a parser's endless
+        loop, memory) is shunted after ``max_tries`` restarts instead of looping forever.
+        Not flushed: a process crash keeps the page cache, and a lost count only means a
+        further try.
+        """
+        path = self.root / "processing" / entry_id / ATTEMPTS
+        try:
+            count = int(path.read_text(encoding="ascii") or 0)
+        except (FileNotFoundError, ValueError):
+            count = 0
+        try:
+            path.write_text(str(count + 1), encoding="ascii")
+        except OSError as exc:
+            raise SpoolError(f"spool entry {entry_id}: cannot count the attempt: {exc}") \
+                from exc
+        return count + 1
 
     def finish(self, entry_id: str) -> None:
         """``processing/`` → ``done/``, not flushed: a move lost in a crash only means the
