@@ -9,6 +9,8 @@ atomic ``rename``)::
     SPOOL/done/<id>/         processed
     SPOOL/shunt/<id>/        failed too often; ``error.txt`` beside the message says why
 
+(``attempts`` beside a claimed entry counts the runner's tries, crashes included.)
+
 ``store`` returns only after both files and the entry directory are durable, the entry is
 renamed into ``new/`` and that rename is durable too: that is the moment the SMTP intake may
 answer 250.  Ids sort in arrival order (time first), which is the order the runner claims.
