@@ -124,6 +124,21 @@ def test_the_command_refines_an_address_reason() -> None:
     assert classify("5.1.1", "550", "550 5.1.1 user unknown", command="DATA")[0] == "userunknown"
 
 
+def test_a_bare_refusal_is_judged_by_its_status_and_command() -> None:
+    """"Access denied" names no cause: 5.7.1 (delivery not authorised) is a security
+    refusal; at MAIL FROM it refuses the sender, at the greeting or EHLO the client host."""
+    denied = "550 5.7.1 <a@example.org>... Access denied"
+    assert classify("5.7.1", "550", denied)[0] == "securityerror"
+    assert classify("5.7.1", "550", "550 5.7.1 Access denied", command="MAIL")[0] == "rejected"
+    assert classify("", "550", "550 Access denied", command="CONN")[0] == "blocked"
+    assert classify("5.0.0", "550", "550 Rejected", command="EHLO")[0] == "blocked"
+    # a phrase that names the cause still wins over the command
+    assert (
+        classify("5.0.0", "550", "550 Unauthenticated senders not allowed", command="MAIL")[0]
+        == "securityerror"
+    )
+
+
 def test_provider_rules_by_remote_mta_and_recipient_domain() -> None:
     diagnostic = "550 This user doesn't have a yahoo.com account (x@yahoo.com) [0]"
     assert (

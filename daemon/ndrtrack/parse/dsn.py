@@ -274,6 +274,46 @@ def transcript_command(msg: Message) -> str:
     return ""
 
 
+def human_commands(msg: Message, recipients: list[str]) -> dict[str, str]:
+    """recipient → the SMTP command the human-readable part says its failure answered.
+
+    The machine-readable Diagnostic-Code carries only the reply, but the text part written
+    beside it by Postfix ("... (in reply to end of DATA command)"), Exim ("SMTP error from
+    remote mail server after RCPT TO:<...>") and their kin names the command, per recipient:
+    the text between a recipient's address and the next recipient's is that recipient's.
+    """
+    texts = text_parts(msg, html=False)[:1]
+    if not texts or not recipients:
+        return {}
+    text = texts[0]
+    lowered = text.lower()
+    starts = sorted((lowered.find(r), r) for r in recipients if r and r in lowered)
+    found: dict[str, str] = {}
+    for index, (start, recipient) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else start + 1500
+        command = smtp_command(text[start:end])
+        if command:
+            found[recipient] = command
+    return found
+
+
+def with_commands(msg: Message, statuses: tuple[DeliveryStatus, ...]) -> tuple[DeliveryStatus, ...]:
+    """``statuses`` with the failing SMTP command filled in where the diagnostic lacked it:
+    from the recipient's own paragraph of the human-readable part, else from a Sendmail
+    session transcript."""
+    missing = [s.recipient.lower() for s in statuses if not s.smtp_command]
+    if not missing:
+        return statuses
+    commands = human_commands(msg, missing)
+    transcript = transcript_command(msg)
+    return tuple(
+        s
+        if s.smtp_command
+        else replace(s, smtp_command=commands.get(s.recipient.lower(), transcript))
+        for s in statuses
+    )
+
+
 _DSN_FIELD_NAMES = frozenset(
     {
         "reporting-mta",
@@ -351,12 +391,7 @@ def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None
         return None
     original = attached_original(msg) or OriginalMessage()
     queue_id = bounce.queue_id or queue_id_for(original, bounce.reporting_mta)
-    command = transcript_command(msg)
-    statuses = bounce.statuses
-    if command:
-        statuses = tuple(
-            s if s.smtp_command else replace(s, smtp_command=command) for s in statuses
-        )
+    statuses = with_commands(msg, bounce.statuses)
     if any(not _WORDS.search(s.diagnostic) for s in statuses):
         human = human_text(msg)
         statuses = tuple(

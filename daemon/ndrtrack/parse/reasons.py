@@ -280,7 +280,7 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
         r"my name was rejected|messages from \[?\d{1,3}(?:\.\d{1,3}){3}|"
         r"block(?:ed|list)|black ?list|\bRBL\b|DNSBL|"
         r"spamhaus|spamcop|barracuda(?:central)?|"
-        r"sorbs|listed (?:in|on|at|by)|client host (?:\S+ )?(?:rejected|blocked)|access denied|"
+        r"sorbs|listed (?:in|on|at|by)|client host (?:\S+ )?(?:rejected|blocked)|"
         r"\bbanned|not allowed to (?:send|connect)|"
         r"connection (?:rejected|refused) .{0,30}(?:policy|"
         r"ip)|"
@@ -412,7 +412,7 @@ STATUS_TABLE: dict[str, Reason] = {
     "6.4": R.CONTENTERROR,
     "6.5": R.CONTENTERROR,
     "7.0": R.SECURITYERROR,
-    "7.1": R.REJECTED,
+    "7.1": R.SECURITYERROR,
     "7.2": R.SECURITYERROR,
     "7.3": R.SECURITYERROR,
     "7.4": R.SECURITYERROR,
@@ -447,6 +447,10 @@ REPLY_TABLE: dict[str, Reason] = {
     "556": R.NOTACCEPT,
 }
 
+# When only the generic code tables decided, the command the refusal answered says more:
+# a refusal of MAIL FROM is a refusal of the sender, one at the greeting or HELO/EHLO (before
+# any address was given) a refusal of the connecting host.
+_GENERIC_BY_COMMAND = {"MAIL": R.REJECTED, "CONN": R.BLOCKED, "HELO": R.BLOCKED, "EHLO": R.BLOCKED}
 _BY_COMMAND = {
     ("MAIL", R.USERUNKNOWN): R.REJECTED,
     ("MAIL", R.HOSTUNKNOWN): R.REJECTED,
@@ -518,29 +522,26 @@ def text_reason(diagnostic: str) -> Reason | None:
     return None
 
 
-def _reason(status: str, reply_code: str, diagnostic: str, hosts: tuple[str, ...]) -> Reason:
+def _reason(status: str, reply_code: str, diagnostic: str) -> tuple[Reason, bool]:
+    """(reason, specific): ``specific`` when an exact code or a phrase decided, not just
+    the generic code tables."""
     detail = _subject_detail(status)
     if _FULL.search(diagnostic.lower()):
-        return R.MAILBOXFULL
+        return R.MAILBOXFULL, True
     if detail in EXACT_STATUS:
-        return EXACT_STATUS[detail]
+        return EXACT_STATUS[detail], True
     found = text_reason(diagnostic)
     if found is not None:
-        return found
+        return found, True
     if detail in STATUS_TABLE:
-        return STATUS_TABLE[detail]
+        return STATUS_TABLE[detail], False
     if _WEAK_USERUNKNOWN.search(diagnostic):
-        return R.USERUNKNOWN
+        return R.USERUNKNOWN, False
     if not status and reply_code in REPLY_TABLE:
-        return REPLY_TABLE[reply_code]
+        return REPLY_TABLE[reply_code], False
     if status.endswith(".0.0") or reply_code:
-        return R.ONHOLD
-    return R.UNDEFINED
-
-
-def _specific(status: str, diagnostic: str) -> bool:
-    """Whether an exact status code or a phrase (not just the code table) says why."""
-    return _subject_detail(status) in EXACT_STATUS or text_reason(diagnostic) is not None
+        return R.ONHOLD, False
+    return R.UNDEFINED, False
 
 
 def classify(
@@ -568,11 +569,14 @@ def classify(
     status, reply_code = status.strip(), reply_code.strip()
     hosts = (remote_mta, remote_host(diagnostic), recipient.rpartition("@")[2])
     provider = _provider_reason(hosts, diagnostic)
+    specific = provider is not None
     if provider is not None:
         reason = provider
     else:
-        reason = _reason(status, reply_code, diagnostic, hosts)
+        reason, specific = _reason(status, reply_code, diagnostic)
         reason = _BY_COMMAND.get((command, reason), reason)
+        if not specific:
+            reason = _GENERIC_BY_COMMAND.get(command, reason)
         if reason is R.USERUNKNOWN and _filter_answer(status, command, diagnostic):
             reason = R.FILTERED
     if (
@@ -582,7 +586,7 @@ def classify(
         and _TIMEOUT.search(diagnostic)
     ):
         reason = R.EXPIRED  # timeouts that ended in a bounce: the retries ran out
-    if action == "delayed" and (provider is None and not _specific(status, diagnostic)):
+    if action == "delayed" and not specific:
         reason = R.EXPIRED
     temporary = status.startswith("4") or (not status and reply_code.startswith("4"))
     return reason.value, reason in PERMANENT_REASONS and not temporary

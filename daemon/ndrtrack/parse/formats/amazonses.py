@@ -1,7 +1,8 @@
 """Amazon SES: RFC 3464 bounces, and SNS notifications carrying SES's JSON.
 
 The DSN's diagnostic wraps the remote reply: ``5.1.0 - Unknown address error 550-'5.7.1 …'
-(delivery attempts: 0)``: the quoted remote reply is the real evidence.  Notifications sent
+(delivery attempts: 0)``: the quoted remote reply is the real evidence, and becomes the
+diagnostic (SES writes the same "Unknown address error" prefix around any refusal).  Notifications sent
 through SNS ("AWS Notification Message") are JSON with ``notificationType`` Bounce /
 Complaint / Delivery and per-recipient ``emailAddress``, ``status``, ``diagnosticCode``.
 """
@@ -42,10 +43,13 @@ class AmazonSES(DsnFormat):
         if not quoted:
             return status
         inner = quoted.group(0)
+        # SES's own prefix ("5.1.0 - Unknown address error") is its label for any remote
+        # refusal, not evidence: the remote's quoted reply alone is the diagnostic.
         return replace(
             status,
             status=first_status(inner) or status.status,
             reply_code=first_reply(inner) or status.reply_code,
+            diagnostic=squeeze(f"{first_reply(inner)} {quoted.group(1)}"),
         )
 
     def parse(self, msg: Message) -> Bounce | None:
