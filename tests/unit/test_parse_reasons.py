@@ -160,6 +160,39 @@ def test_provider_rules_by_remote_mta_and_recipient_domain() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("remote_mta", "recipient", "diagnostic", "reason"),
+    [
+        # KDDI: an empty address slot is the recipient's reception filter, a named one a
+        # missing mailbox
+        ("lsean.ezweb.ne.jp", "a@ezweb.ne.jp", "550 : User unknown", "filtered"),
+        ("", "a@au.com", "550: : User unknown", "filtered"),
+        ("msmx.au.com", "a@au.com", "550 <a@au.com>: User unknown", "userunknown"),
+        # Orange / La Poste: the published number after the underscore decides
+        ("smtp-in.orange.fr", "", "421 4.2.0 Service refuse. OFR005_505 [505]", "systemerror"),
+        ("smtp-in.orange.fr", "", "550 5.2.0 Mail rejete. Mail rejected. ofr_506", "spamdetected"),
+        ("smtpz4.laposte.net", "", "550 5.5.0 Invalid recipient. LPN007_416", "userunknown"),
+        ("smtp-in.orange.fr", "", "550 5.7.1 Message refuse, DMARC LPN007_517", "authfailure"),
+        ("service1.mimecast.com", "", "554 email rejected due to security policies - X", "virusdetected"),
+        (
+            "email-smtp.eu-west-1.amazonaws.com",
+            "",
+            "554 Message rejected: Email address is not verified.",
+            "norelaying",
+        ),
+        (
+            "aspmx.l.google.com",
+            "",
+            "552-5.7.0 This message was blocked because its content presents a potential",
+            "policyviolation",
+        ),
+    ],
+)
+def test_provider_wording(remote_mta: str, recipient: str, diagnostic: str, reason: str) -> None:
+    got = classify("5.0.0", diagnostic[:3], diagnostic, remote_mta=remote_mta, recipient=recipient)
+    assert got[0] == reason
+
+
 def test_every_rule_names_a_design_reason() -> None:
     names = {r.value for r in Reason}
     assert {reason.value for reason, _ in TEXT_RULES} <= names

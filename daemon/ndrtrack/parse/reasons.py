@@ -55,11 +55,45 @@ EXACT_STATUS: dict[str, Reason] = {
     "4.7": R.EXPIRED,
 }
 
+# Orange / Wanadoo / La Poste end every refusal with a reference such as ``OFR005_505``,
+# ``ofr_506`` or ``LPN007_416``; the three digits after the underscore are the published
+# error number, the same whatever the SMTP code or language around it.
+def _orange(numbers: str) -> re.Pattern[str]:
+    return re.compile(rf"\b(?:OFR|LPN|OUK)\d*_(?:{numbers})\b", re.I)
+
+
+_ORANGE_RULES: tuple[tuple[re.Pattern[str], Reason], ...] = (
+    (_orange("102|510|999"), R.BLOCKED),  # sending IP blocked (spam incidents, reputation)
+    (_orange("104"), R.TOOMANYCONN),
+    (_orange("416|418"), R.USERUNKNOWN),  # invalid recipient
+    (_orange("417"), R.MAILBOXFULL),
+    (_orange("420|426"), R.SUSPEND),  # recipient account blocked/closed
+    (_orange("505"), R.SYSTEMERROR),  # "Service refused, please try later" (their side)
+    (_orange("506"), R.SPAMDETECTED),  # "Mail rejete. Mail rejected"
+    (_orange("514"), R.MESGTOOBIG),
+    (_orange("517"), R.AUTHFAILURE),  # DMARC verification failed
+    (re.compile(r"Mail rejete", re.I), R.SPAMDETECTED),
+)
+
+# KDDI (au, ezweb) answers "550 <addr>: User unknown" for a missing mailbox but
+# "550 : User unknown" — the address slot left empty — when the recipient's own reception
+# filter (designated domains, spoofing refusal) turned the message away.
+_KDDI_RULES: tuple[tuple[re.Pattern[str], Reason], ...] = (
+    (re.compile(r"\b5\d\d:?\s*:\s*user unknown", re.I), R.FILTERED),
+    (re.compile(r"user unknown", re.I), R.USERUNKNOWN),
+)
+
 # 2. Provider rules: (remote MTA suffix, [(pattern, reason)]).
 PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ...] = (
     (
         "google.com",
         (
+            # "552-5.7.0 This message was blocked because its content presents a potential
+            # security issue" (?p=BlockedMessage): Gmail's attachment/link policy.
+            (
+                re.compile(r"blocked because its content|BlockedMessage", re.I),
+                R.POLICYVIOLATION,
+            ),
             (
                 re.compile(
                     r"DmarcRejection|DMARC policy|not pass authentication|"
@@ -93,8 +127,25 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
         ),
     ),
     ("facebook.com", ((re.compile(r"\bRCP-P\d|recipient preferences", re.I), R.FILTERED),)),
-    ("ezweb.ne.jp", ((re.compile(r"user unknown", re.I), R.USERUNKNOWN),)),
-    ("orange.fr", ((re.compile(r"\bofr_?50[56]\b|Mail rejete", re.I), R.SPAMDETECTED),)),
+    ("ezweb.ne.jp", _KDDI_RULES),
+    ("au.com", _KDDI_RULES),
+    ("orange.fr", _ORANGE_RULES),
+    ("wanadoo.fr", _ORANGE_RULES),
+    ("laposte.net", _ORANGE_RULES),
+    # Mimecast's documented 554 for a signature hit (anti-virus, or spam over the threshold).
+    ("mimecast.com", ((re.compile(r"rejected due to security polic", re.I), R.VIRUSDETECTED),)),
+    # SES submission refuses to send as an identity the account has not verified: the
+    # sender may not relay through SES ("Email address is not verified. The following
+    # identities failed the check in region ...").
+    (
+        "amazonaws.com",
+        (
+            (
+                re.compile(r"address is not verified|identities failed the check", re.I),
+                R.NORELAYING,
+            ),
+        ),
+    ),
     ("yahoo.com", ((re.compile(r"doesn'?t have a .{0,40} account", re.I), R.USERUNKNOWN),)),
     (
         "yahoodns.net",
