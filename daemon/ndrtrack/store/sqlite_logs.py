@@ -344,8 +344,8 @@ def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:
         where.append("message_id = ?")
         params.append(q.message_id.strip().strip("<>"))
     if q.queue_id:
-        where.append("(id IN (SELECT id FROM log_traces WHERE queue_id = ? AND queue_id != '')"
-                     " OR id IN (SELECT trace_id FROM log_links WHERE value = ?))")
+        where.append("id IN (SELECT id FROM log_traces WHERE queue_id = ? AND queue_id != ''"
+                     " UNION SELECT trace_id FROM log_links WHERE value = ?)")
         params += [q.queue_id, q.queue_id]
     if q.client_ip:
         first, last = network_range(q.client_ip)

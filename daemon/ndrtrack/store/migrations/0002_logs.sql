@@ -25,7 +25,8 @@ CREATE TABLE log_traces (
     events          TEXT NOT NULL DEFAULT '', -- "epoch<TAB>program<TAB>text" lines
     nevents         INTEGER NOT NULL DEFAULT 0
 );
-CREATE UNIQUE INDEX log_traces_key ON log_traces (host, queue_id, started) WHERE queue_id != '';
+-- queue id first: it also serves a search by queue id alone (an NDR names one)
+CREATE UNIQUE INDEX log_traces_key ON log_traces (queue_id, host, started) WHERE queue_id != '';
 -- (key, first_at): a search returns the newest messages first without sorting every match
 CREATE INDEX log_traces_sender ON log_traces (sender, first_at);
 CREATE INDEX log_traces_sender_domain ON log_traces (sender_domain, first_at);
