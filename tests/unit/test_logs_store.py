@@ -277,3 +277,15 @@ def test_bulk_load_rebuilds_the_search_indexes(store: Store) -> None:
     assert indexes() == complete
     with store.bulk_load():  # not empty: nothing is dropped
         assert indexes() == complete
+
+
+def test_a_whole_recipient_domain_returns_its_newest_messages(store: Store) -> None:
+    lines = [pf(f"01:{i // 60:02d}:{i % 60:02d}", "smtpd",
+                f"NOQUEUE: reject: RCPT from a[192.0.2.1]: 550 5.1.1 <u{i}@corp.test>: "
+                f"Recipient address rejected: User unknown; from=<s{i}@example.org> "
+                f"to=<u{i}@corp.test> proto=ESMTP helo=<a>") for i in range(30)]
+    store.add_events(_events(lines))  # type: ignore[arg-type]
+    got = store.search(LogQuery(recipient="@corp.test", limit=5))
+    assert [t.sender for t in got] == [f"s{i}@example.org" for i in range(29, 24, -1)]
+    narrowed = store.search(LogQuery(recipient="@corp.test", sender="s3@example.org"))
+    assert [t.sender for t in narrowed] == ["s3@example.org"]

@@ -332,7 +332,16 @@ def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:
             where.append("sender = ?")
             params.append(q.sender.strip("<>"))
     if q.recipient:
-        if q.recipient.startswith("@"):
+        alone = not (q.sender or q.message_id or q.queue_id or q.client_ip or q.client_host
+                     or q.host or q.since or q.until or q.status)
+        if q.recipient.startswith("@") and alone:
+            # a whole (maybe our own) domain: walk the (domain, trace_id) index from the
+            # newest rows instead of collecting every match; ids grow with time, and a margin
+            # covers imports that wrote older messages later
+            where.append("id IN (SELECT trace_id FROM log_recipients WHERE domain = ?"
+                         " ORDER BY trace_id DESC LIMIT ?)")
+            params += [q.recipient[1:].lower(), max(1, q.limit) * 4]
+        elif q.recipient.startswith("@"):
             where.append("id IN (SELECT trace_id FROM log_recipients WHERE domain = ?)")
             params.append(q.recipient[1:].lower())
         else:  # the address as sent, or as rewritten by an alias (orig_to)
