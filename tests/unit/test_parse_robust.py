@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import base64
 import time
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +23,7 @@ from hypothesis import strategies as st
 from ndrtrack.model import MessageKind
 from ndrtrack.parse.api import ParseResult, parse_bytes, result_to_json, to_records
 from ndrtrack.parse.forward_text import find_forward
+from ndrtrack.parse.mime import MAX_LEAF, parse_message, truncations
 
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -165,3 +170,82 @@ def test_pathological_diagnostic_and_forward_text_are_linear() -> None:
     find_forward(text)
     check(("From: a@b.org\nSubject: x\n\n" + text).encode())
     assert time.perf_counter() - start < 10
+
+
+# --- the fast MIME parser (parse/mime.py) builds exactly the stdlib's compat32 tree ---
+
+SAMPLES_ROOT = Path(__file__).resolve().parents[1] / "samples"
+
+
+def stdlib_tree(raw: bytes) -> tuple:
+    return shape(BytesParser(policy=compat32).parsebytes(raw))
+
+
+def shape(msg: Message) -> tuple:
+    """Everything a reader of a compat32 tree can see, recursively."""
+    payload = msg._payload  # noqa: SLF001 - the tree itself is what is compared
+    inner = [shape(p) for p in payload] if isinstance(payload, list) else payload
+    return (msg.get_unixfrom(), list(msg._headers), msg.get_default_type(),  # noqa: SLF001
+            msg.preamble, msg.epilogue, inner)
+
+
+@SETTINGS
+@given(headers=st.lists(st.tuples(st.sampled_from(HEADER_NAMES), header_value), max_size=8),
+       body=mime)
+def test_fast_parser_builds_the_stdlib_tree(headers: list[tuple[str, str]], body: bytes) -> None:
+    head = "".join(f"{name}: {value}\n" for name, value in headers)
+    raw = head.encode("utf-8", "surrogateescape") + body
+    for variant in (raw, raw.replace(b"\n", b"\r\n")):
+        assert shape(parse_message(variant)) == stdlib_tree(variant)
+
+
+FRAGMENTS = [b"From: a@b\n", b"From x y\n", b"Subject: hi\n", b" folded\n", b"\tfolded\n",
+             b":no name\n", b"no header\n", b"\n", b"\r\n", b"\r", b"Status: 5.0.0\n",
+             b"Content-Type: multipart/mixed; boundary=B\n", b"Content-Type: message/rfc822\n",
+             b"Content-Type: multipart/digest; boundary=C\n", b"--B\n", b"--B--\n", b"--B \n",
+             b"--C\n", b"--C--\n", b"--B", b"--Bx\n", b"Content-Type: message/delivery-status\n",
+             b"body\xff\xfe\n", b"Action: failed\r\n", b"--B--", b"\n\n"]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=40))
+def test_fast_parser_matches_stdlib_on_broken_structure(fragments: list[bytes]) -> None:
+    """Misplaced envelope lines, bare CRs, missing/duplicate boundaries, headerless parts."""
+    raw = b"".join(fragments)
+    assert shape(parse_message(raw)) == stdlib_tree(raw)
+
+
+def test_fast_parser_matches_stdlib_on_every_sample() -> None:
+    files = [p for p in sorted(SAMPLES_ROOT.rglob("*")) if p.is_file() and p.suffix in
+             (".eml", ".txt", ".msg", "")]
+    assert len(files) > 50
+    for path in files:
+        raw = path.read_bytes()
+        for variant in (raw, raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")):
+            assert shape(parse_message(variant)) == stdlib_tree(variant), path.name
+
+
+def test_huge_leaf_is_cut_and_said_so() -> None:
+    blob = base64.encodebytes(bytes(range(256)) * 2000)  # ≈ 690 kB of base64
+    raw = (b"From: a@b.org\nSubject: Fwd\nContent-Type: multipart/mixed; boundary=Z\n\n"
+           b"--Z\nContent-Type: text/plain\n\nsee attached\n"
+           b"--Z\nContent-Type: application/octet-stream; name=big.bin\n"
+           b"Content-Transfer-Encoding: base64\n\n" + blob +
+           b"--Z\nContent-Type: application/ms-tnef; name=winmail.dat\n\n" + blob + b"--Z--\n")
+    msg = parse_message(raw, max_leaf=64 * 1024)
+    text, big, tnef = msg.get_payload()
+    assert text.get_payload() == "see attached"
+    assert 60_000 < len(big.get_payload()) <= 64 * 1024
+    assert (len(big.get_payload()) + 1) % 77 == 0  # whole base64 lines: it still decodes
+    assert base64.b64decode(big.get_payload())[:256] == bytes(range(256))
+    assert len(tnef.get_payload()) == len(blob) - 1  # containers are kept whole
+    assert truncations(msg) == [f"application/octet-stream body cut at "
+                                f"{len(big.get_payload()) + 1} of {len(blob)} bytes"]
+    assert truncations(parse_message(raw)) == []
+
+
+def test_cut_is_reported_by_parse_bytes() -> None:
+    raw = (b"From: a@b.org\nSubject: big\n\n" + b"Some forwarded text, line after line.\n"
+           * (MAX_LEAF // 38 + 1000))
+    result = parse_bytes(raw)
+    assert any(e.startswith("mime: text/plain body cut at") for e in result.errors)

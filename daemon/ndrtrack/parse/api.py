@@ -23,6 +23,7 @@ from typing import Any
 from ndrtrack.model import Bounce, MessageKind, OriginalMessage, to_jsonable
 from ndrtrack.parse.codes import Explanation, explain
 from ndrtrack.parse.loose_dates import parse_loose_date
+from ndrtrack.parse.mime import truncations
 from ndrtrack.parse.unwrap import (
     CONTAINER_HEADER,
     Layer,
@@ -78,6 +79,8 @@ def parse_bytes(raw: bytes) -> ParseResult:
 def _parse(raw: bytes, errors: list[str]) -> ParseResult:
     decode = _decoder()
     layers = list(iter_layers(arrived(raw), UnwrapLog(errors)))
+    # Huge leaf bodies were cut before the MIME tree was built: say so with the result.
+    errors.extend(f"mime: {cut}" for layer in layers for cut in truncations(layer.message))
     # Deepest first (document order within a depth): the first NDR found wins, and the
     # outer layers, which only quote it, are not decoded at all in the common case.
     for layer in sorted(layers, key=lambda item: -item.depth):

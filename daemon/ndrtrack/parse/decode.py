@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from email.message import Message
-from email.parser import BytesParser
-from email.policy import compat32
 
 from ndrtrack.model import Bounce, DeliveryStatus, MessageKind
 from ndrtrack.parse.formats import candidates
+from ndrtrack.parse.mime import parse_message, truncations
 from ndrtrack.parse.reasons import classify
 
 _CONTENT_KINDS = (MessageKind.FEEDBACK, MessageKind.AUTOREPLY)
@@ -87,9 +86,13 @@ def decode_message(msg: Message) -> Bounce:
 
 
 def decode_bytes(raw: bytes) -> Bounce:
-    """Parse raw bytes with the fast ``compat32`` policy and decode; never raises."""
+    """Parse raw bytes into the ``compat32`` tree (:mod:`ndrtrack.parse.mime`) and decode;
+    never raises.  Leaf bodies cut for size are noted in ``Bounce.errors``."""
     try:
-        msg = BytesParser(policy=compat32).parsebytes(raw)
+        msg = parse_message(raw)
     except Exception as exc:  # noqa: BLE001
         return Bounce(format="", kind=MessageKind.NOT_A_BOUNCE, errors=(f"mime: {exc}",))
-    return decode_message(msg)
+    bounce = decode_message(msg)
+    cuts = truncations(msg)
+    return replace(bounce, errors=bounce.errors + tuple(f"mime: {c}" for c in cuts)) if cuts \
+        else bounce
