@@ -90,6 +90,34 @@ from ndrtrack.parse.reasons import PROVIDER_RULES, TEXT_RULES, classify
         ("4.3.1", "452", "452 4.3.1 Insufficient system storage", "systemfull"),
         ("5.0.0", "", "mail for example.org loops back to myself", "networkerror"),
         ("5.3.0", "", 'Command died with status 1: "/usr/bin/procmail"', "mailererror"),
+        ("4.5.0", "", "X-Unix; 71", "mailererror"),
+        ("5.3.0", "550", "550 5.3.0 <a@example.org>... Insufficient permission", "systemerror"),
+        ("", "550", "550-REJECTED - Blacklisted URL in message. (example.com)", "spamdetected"),
+        ("5.7.1", "554", "554 5.7.1 Message contains a URL listed in SURBL", "spamdetected"),
+        ("", "", "Sorry, you are sending to/from an address that has been blacklisted", "rejected"),
+        ("5.7.1", "550", "550 5.7.1 IP address blacklisted by recipient", "blocked"),
+        (
+            "",
+            "550",
+            "550-Please turn on SMTP Authentication in your mail client. 550 relay through this "
+            "server without authentication.",
+            "securityerror",
+        ),
+        (
+            "",
+            "450",
+            "450 service permits 2 unverifyable sending IPs - mx.example.org is not 192.0.2.1",
+            "requireptr",
+        ),
+        (
+            "",
+            "",
+            "The account or domain may not exist, they may be blacklisted, or missing the "
+            "proper dns entries.",
+            "hostunknown",
+        ),
+        # a capability list in a transcript is not a STARTTLS failure
+        ("", "451", "Out: 250-STARTTLS Out: 250-8BITMIME Out: 451 4.3.0 Error", "systemerror"),
         ("", "", "", "undefined"),
     ],
 )
@@ -173,7 +201,12 @@ def test_provider_rules_by_remote_mta_and_recipient_domain() -> None:
         ("smtp-in.orange.fr", "", "550 5.2.0 Mail rejete. Mail rejected. ofr_506", "spamdetected"),
         ("smtpz4.laposte.net", "", "550 5.5.0 Invalid recipient. LPN007_416", "userunknown"),
         ("smtp-in.orange.fr", "", "550 5.7.1 Message refuse, DMARC LPN007_517", "authfailure"),
-        ("service1.mimecast.com", "", "554 email rejected due to security policies - X", "virusdetected"),
+        (
+            "service1.mimecast.com",
+            "",
+            "554 email rejected due to security policies - X",
+            "virusdetected",
+        ),
         (
             "email-smtp.eu-west-1.amazonaws.com",
             "",

@@ -55,6 +55,7 @@ EXACT_STATUS: dict[str, Reason] = {
     "4.7": R.EXPIRED,
 }
 
+
 # Orange / Wanadoo / La Poste end every refusal with a reference such as ``OFR005_505``,
 # ``ofr_506`` or ``LPN007_416``; the three digits after the underscore are the published
 # error number, the same whatever the SMTP code or language around it.
@@ -159,6 +160,29 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
 
 # 3. Phrase rules over the diagnostic text, specific reasons first.
 _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
+    # A URI blocklist (SURBL, URIBL, Spamhaus DBL) lists a link in the message body: a
+    # verdict on the content, not on the sending host.
+    (
+        R.SPAMDETECTED,
+        r"black ?listed (?:url|uri|link|domain)s? in (?:the )?(?:message|body|content)|"
+        r"\bsurbl\b|\buribl\b",
+    ),
+    # A blocklisted *address* (sender or recipient) is an envelope refusal, not an IP block.
+    (
+        R.REJECTED,
+        r"(?<!ip )(?<!ip-)(?:e-?mail )?address (?:that )?(?:has been |is )?black ?listed|"
+        r"(?:sender|from) address (?:is |has been )?black ?listed",
+    ),
+    # The message may not be relayed *because the client did not authenticate*: the fix is
+    # SMTP AUTH, not the relay table.
+    (
+        R.SECURITYERROR,
+        r"turn on smtp authentication|relay (?:\S+ ){0,3}without authentication|"
+        r"authentication (?:is )?required (?:to|for) relay",
+    ),
+    # cPanel/Exim's summary when every MX failed: "The account or domain may not exist,
+    # they may be blacklisted, or missing the proper dns entries." — the first cause named.
+    (R.HOSTUNKNOWN, r"(?:account or )?domain may not exist"),
     (
         R.TOOMANYCONN,
         r"too many (?:connections|concurrent|sessions|simultaneous)|connection limit|"
@@ -182,11 +206,13 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
         R.REQUIREPTR,
         r"reverse DNS|reverse[- ]lookup|\bPTR\b|\brDNS\b|no DNS entry for|"
         r"hostname .{0,40}does not resolve|cannot find your hostname|IP name lookup failed|"
-        r"is not resolv|client host .{0,30}unknown|Client host rejected: cannot find",
+        r"is not resolv|client host .{0,30}unknown|Client host rejected: cannot find|"
+        r"unverif(?:y|i)able (?:sending )?ip",
     ),
     (
         R.FAILEDSTARTTLS,
-        r"does not support (?:TLS|STARTTLS)|STARTTLS|"
+        r"does not support (?:TLS|STARTTLS)|(?:issue|use|send|requires?|failed|after) (?:a )?"
+        r"STARTTLS|STARTTLS (?:is )?(?:required|failed|command first|negotiation)|"
         r"TLS (?:is )?required|must use TLS|encryption required|"
         r"TLS negotiation failed|TLS handshake",
     ),
@@ -305,8 +331,8 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
         r"\bRFC ?(?:5322|2822|822|5321|2821)|multiple addresses in From|"
         r"not (?:RFC|standard) compliant|"
         r"(?:duplicate|multiple|missing|invalid|malformed|bad) (?:\S+ )?(?:header|message-id|date)|"
-        r"header (?:field )?(?:is )?(?:missing|invalid|malformed)|8-?bit|bare (?:LF|CR|newline)|"
-        r"line too long|non-compliant",
+        r"header (?:field )?(?:is )?(?:missing|invalid|malformed)|8-?bit(?!mime)|"
+        r"bare (?:LF|CR|newline)|line too long|non-compliant",
     ),
     (
         R.SPAMDETECTED,
@@ -356,7 +382,7 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
         R.CONTENTERROR,
         r"content (?:error|not allowed|type)|conversion|"
         r"invalid (?:character|content|mime)|"
-        r"mime|attachment|encoding",
+        r"\bmime\b|attachment|encoding",
     ),
     (
         R.FILTERED,
@@ -438,7 +464,7 @@ STATUS_TABLE: dict[str, Reason] = {
     "2.0": R.USERUNKNOWN,
     "2.1": R.SUSPEND,
     "2.4": R.SYSTEMERROR,
-    "3.0": R.MAILERERROR,
+    "3.0": R.SYSTEMERROR,
     "3.1": R.SYSTEMFULL,
     "3.2": R.SYSTEMERROR,
     "3.3": R.SYSTEMERROR,
