@@ -189,6 +189,10 @@ def recipient_status(block: dict[str, str], reporting_mta: str) -> DeliveryStatu
     raw_diagnostic = block.get("diagnostic-code", "")
     diagnostic = _diagnostic(raw_diagnostic)
     kind = raw_diagnostic.partition(";")[0].strip().lower() if ";" in raw_diagnostic else "smtp"
+    if kind == "x-unix" and diagnostic:
+        # An X-Unix diagnostic is a local delivery program's exit status ("X-Unix; 75"): the
+        # bare number means nothing without its type, which says a mailer program failed.
+        diagnostic = f"X-Unix; {diagnostic}"
     action = block.get("action", "").strip().lower().split()[0:1]
     status = _status(block.get("status", ""), diagnostic)
     action_word = action[0] if action and action[0] in _ACTIONS else ""

@@ -6,6 +6,11 @@ The plain-text form (old Postfix, and ISPs that strip the report) starts with "T
 Postfix program at host …" or "I'm sorry to have to inform you that the message returned
 below could not be delivered", then lists ``<rcpt>: diagnostic`` with indented continuation
 lines; the returned message follows in its own MIME part or after a dashed line.
+
+The SMTP server's error notice to the postmaster (``notify_classes``; Subject "Postfix SMTP
+server: errors from HOST") is a session transcript instead: `` In:`` lines are what the
+client sent, `` Out:`` lines the server's replies; the failure is the last 4xx/5xx reply,
+answering the last command before it, for the ``RCPT TO`` recipients of the session.
 """
 
 from __future__ import annotations
@@ -16,11 +21,29 @@ from typing import ClassVar
 
 from ndrtrack.model import Bounce, DeliveryStatus
 from ndrtrack.parse import dsn
-from ndrtrack.parse.extract import attached_original, squeeze
+from ndrtrack.parse.extract import (
+    attached_original,
+    clean_address,
+    first_reply,
+    first_status,
+    squeeze,
+)
 from ndrtrack.parse.formats._base import TextFormat, cached_body, signature_in
 from ndrtrack.parse.headers import queue_id_for
 
 _UNAVAILABLE = re.compile(r"Delivery report unavailable", re.I)
+_SMTPD_NOTICE = re.compile(r"Postfix SMTP server: errors from", re.I)
+# One transcript line; continuation lines (a long command folded) are indented further.
+_TRANSCRIPT_LINE = re.compile(r"^ (In|Out):\s+(.*)$", re.M)
+_RCPT = re.compile(r"^RCPT TO:\s*<([^>]*)>", re.I)
+_ERROR = re.compile(r"^[45]\d\d[ -]")
+_COMMAND_WORD = {"rcpt": "RCPT", "mail": "MAIL", "data": "DATA", "ehlo": "EHLO", "helo": "HELO"}
+
+
+def _command_of(line: str) -> str:
+    """``RCPT TO:<a@b> ORCPT=…`` → ``RCPT`` ("" for commands the classifier does not use)."""
+    words = line.replace(":", " ").split()
+    return _COMMAND_WORD.get(words[0].lower(), "") if words else ""
 
 
 class Postfix(TextFormat):
@@ -38,7 +61,7 @@ class Postfix(TextFormat):
     recipient = re.compile(r"^<(?P<addr>[^\s<>]+@[^\s<>]+)>(?: \(expanded from <[^>]*>\))?:")
     end = re.compile(r"^-{20,}\s*$|^Content-Description: Undelivered Message", re.I)
 
-    def detect(self, msg):  # noqa: ANN001, ANN201
+    def report_detect(self, msg: Message) -> bool:
         if signature_in(self.signature, msg, 6000):
             return True
         part = dsn.find_status_part(msg)
@@ -47,14 +70,55 @@ class Postfix(TextFormat):
         payload = part.get_payload()
         blocks = payload if isinstance(payload, list) else []
         return any(
-            key.lower().startswith("x-postfix") for block in blocks[:1] for key in block.keys()
+            key.lower().startswith("x-postfix")
+            for block in blocks[:1]
+            if isinstance(block, Message)
+            for key in block.keys()
         )
 
+    def detect(self, msg):  # noqa: ANN001, ANN201
+        return self.smtpd_notice(msg) or self.report_detect(msg)
+
+    @staticmethod
+    def smtpd_notice(msg: Message) -> bool:
+        return bool(_SMTPD_NOTICE.search(str(msg.get("Subject", ""))))
+
     def parse(self, msg: Message) -> Bounce | None:
+        if self.smtpd_notice(msg):
+            return self.transcript(msg)
         bounce = super().parse(msg)
         if bounce is not None or not _UNAVAILABLE.search(cached_body(msg)[:6000]):
             return bounce
         return self.whole_message(msg)
+
+    def transcript(self, msg: Message) -> Bounce | None:
+        """The smtpd notice: recipients from ``In: RCPT TO``, the error from the last
+        4xx/5xx ``Out:`` line, the command from the last ``In:`` line before it."""
+        recipients: list[str] = []
+        command, failed_at, error = "", "", ""
+        for direction, line in _TRANSCRIPT_LINE.findall(cached_body(msg)):
+            if direction == "In":
+                rcpt = _RCPT.match(line)
+                if rcpt and clean_address(rcpt.group(1)):
+                    recipients.append(clean_address(rcpt.group(1)))
+                command = _command_of(line)
+            elif _ERROR.match(line) and not error:
+                error, failed_at = line.strip(), command
+        if not recipients or not error:
+            return None
+        reporting = self.reporting_mta(msg, "")
+        statuses = tuple(
+            DeliveryStatus(
+                recipient=r,
+                status=first_status(error),
+                reply_code=first_reply(error),
+                diagnostic=error,
+                reporting_mta=reporting,
+                smtp_command=failed_at,
+            )
+            for r in dict.fromkeys(recipients)
+        )
+        return Bounce(format=self.name, reporting_mta=reporting, statuses=statuses)
 
     def whole_message(self, msg: Message) -> Bounce | None:
         """ "--- Delivery report unavailable ---": the report lists nobody, so the returned

@@ -87,9 +87,9 @@ def _from_transcript(status: DeliveryStatus, transcript: str) -> DeliveryStatus:
         for candidate in (line, lines[index - 1] if index else ""):
             code = _REPLY_LINE.match(candidate.strip())
             if code:
-                diagnostic = (
-                    status.diagnostic if _SMTP_WORDS.search(status.diagnostic) else squeeze(line)
-                )
+                # an X-Unix exit status ("X-Unix; 77") says less than the reply line
+                own_words = _SMTP_WORDS.search(status.diagnostic.removeprefix("X-Unix;"))
+                diagnostic = status.diagnostic if own_words else squeeze(line)
                 return replace(
                     status,
                     reply_code=code.group(1),
