@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ndrtrack.config import LoggingConfig
+from ndrtrack.metrics import LOG_RECORDS_DROPPED
 
 CONTEXT_KEYS = ("spool_id", "case_id", "peer", "source", "queue_id")
 
-_listener: logging.handlers.QueueListener | None = None
+_listener: _Listener | None = None
 
 
 class TextFormatter(logging.Formatter):
@@ -54,8 +55,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class _Listener(logging.handlers.QueueListener):
+    def enqueue_sentinel(self) -> None:
+        """Wait for room: a full queue at stop or SIGHUP must not raise (the base class would)."""
+        self.queue.put(self._sentinel)
+
+
 class _DroppingQueueHandler(logging.handlers.QueueHandler):
-    dropped = 0
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         """Merge args and render the traceback now (it cannot cross threads), keep the rest."""
@@ -71,7 +77,7 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
         try:
             self.queue.put_nowait(record)
         except queue.Full:
-            _DroppingQueueHandler.dropped += 1
+            LOG_RECORDS_DROPPED.inc()
 
 
 def configure_logging(config: LoggingConfig, stream: Any = None) -> None:
@@ -82,7 +88,7 @@ def configure_logging(config: LoggingConfig, stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if config.format == "json" else TextFormatter())
     q: queue.Queue[logging.LogRecord] = queue.Queue(maxsize=10000)
-    _listener = logging.handlers.QueueListener(q, handler, respect_handler_level=False)
+    _listener = _Listener(q, handler, respect_handler_level=False)
     _listener.start()
     root = logging.getLogger("ndrtrack")
     for old in list(root.handlers):

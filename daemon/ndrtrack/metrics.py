@@ -40,3 +40,5 @@ NDR_RECORDS = Counter("ndrtrack_ndr_records",
                       "Bounced recipients decoded from intake messages", ["format", "reason"])
 CASES = Counter("ndrtrack_cases", "Cases recorded, by what the message was", ["kind"])
 CONFIG_RELOADS = Counter("ndrtrack_config_reloads", "SIGHUP reloads, by result", ["result"])
+LOG_RECORDS_DROPPED = Counter("ndrtrack_log_records_dropped",
+                              "Log records dropped because the logging queue was full")
