@@ -134,7 +134,7 @@ class App:
         checks = {f"{name}_listening": listener.bound
                   for name, listener in self.listeners.items()}
         checks["spool_writable"] = self.spool.writable()
-        checks["store_open"] = getattr(self.store, "_conn", None) is not None
+        checks["store_open"] = self.store.is_open()
         checks["runner_running"] = self.runner is not None and self.runner.running
         return checks
 

@@ -56,6 +56,10 @@ class Store(abc.ABC):
     def close(self) -> None: ...
 
     @abc.abstractmethod
+    def is_open(self) -> bool:
+        """True between a successful ``setup`` and ``close`` (for /readyz)."""
+
+    @abc.abstractmethod
     def schema_version(self) -> int: ...
 
     # cases ---------------------------------------------------------------

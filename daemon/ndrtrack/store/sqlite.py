@@ -80,6 +80,9 @@ class SqliteStore(SqliteLogIndex, Store):
                 self._conn.close()
                 self._conn = None
 
+    def is_open(self) -> bool:
+        return self._conn is not None
+
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
