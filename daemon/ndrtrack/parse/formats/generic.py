@@ -7,7 +7,9 @@ reply, then the returned message.  This reader:
 2. takes the failed recipients from ``X-Failed-Recipients`` or, failing that, every address in
    that section except the bounce's own From/To, the original's sender, role addresses
    (postmaster, mailer-daemon) and addresses on sender lines (From:, MAIL FROM:, Return-Path:),
-3. uses the whole section as the diagnostic (status and reply code from it).
+3. uses the whole section as the diagnostic (status and reply code from it) — or, when
+   every failed address heads its own paragraph (``<a@example.org>:`` on a line, the qmail
+   and Postfix layout most small MTAs copy), each paragraph as that address's diagnostic.
 
 It only runs when the message says it is a delivery failure (From a mailer daemon or
 postmaster, or a Subject about undeliverable/returned/failed mail), never on ordinary mail.
@@ -58,6 +60,36 @@ _ROLE = re.compile(r"^(?:postmaster|mailer-daemon|post_master|abuse|noreply|no-r
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,20}://\S*")
 
 
+_HEADING = r"^[ \t]*<?{}>?:?[ \t\r]*$"
+
+
+def _paragraphs(section: str, recipients: list[str]) -> dict[str, str]:
+    """address → its own paragraph, when every address (two or more) heads a paragraph."""
+    if len(recipients) < 2:
+        return {}
+    starts: list[tuple[int, str]] = []
+    for address in recipients:
+        heading = re.search(_HEADING.format(re.escape(address)), section, re.I | re.M)
+        if heading is None:
+            return {}
+        starts.append((heading.start(), address))
+    starts.sort()
+    ends = [start for start, _ in starts[1:]] + [len(section)]
+    return {address: section[start:end] for (start, address), end in zip(starts, ends, strict=True)}
+
+
+def _status(address: str, text: str, reporting: str) -> DeliveryStatus:
+    return DeliveryStatus(
+        recipient=address,
+        status=first_status(text),
+        reply_code=first_reply(text),
+        diagnostic=squeeze(_URL.sub(" ", text))[:2000],
+        remote_mta=remote_host(text),
+        reporting_mta=reporting,
+        smtp_command=smtp_command(text),
+    )
+
+
 class Generic(Format):
     name = "text"
     order = 99
@@ -78,19 +110,10 @@ class Generic(Format):
         recipients = self.recipients(msg, section, original)
         if not recipients:
             return None
-        diagnostic = squeeze(_URL.sub(" ", section))[:2000]
+        paragraphs = _paragraphs(section, recipients)
         reporting = clean_address(str(msg.get("From", ""))).partition("@")[2]
         statuses = tuple(
-            DeliveryStatus(
-                recipient=address,
-                status=first_status(section),
-                reply_code=first_reply(section),
-                diagnostic=diagnostic,
-                remote_mta=remote_host(section),
-                reporting_mta=reporting,
-                smtp_command=smtp_command(section),
-            )
-            for address in recipients
+            _status(address, paragraphs.get(address, section), reporting) for address in recipients
         )
         return Bounce(
             format=self.name, reporting_mta=reporting, original=original, statuses=statuses
