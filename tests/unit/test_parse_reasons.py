@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ndrtrack.model import Reason
-from ndrtrack.parse.reasons import PROVIDER_RULES, TEXT_RULES, classify
+from ndrtrack.parse.reasons import PROVIDER_COMMAND_RULES, PROVIDER_RULES, TEXT_RULES, classify
 
 
 @pytest.mark.parametrize(
@@ -16,7 +16,8 @@ from ndrtrack.parse.reasons import PROVIDER_RULES, TEXT_RULES, classify
         (
             "5.1.1",
             "550",
-            "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown in local recipient table",
+            "550 5.1.1 <a@example.org>: Recipient address rejected: "
+            "User unknown in local recipient table",
             "userunknown",
         ),
         (
@@ -45,7 +46,8 @@ from ndrtrack.parse.reasons import PROVIDER_RULES, TEXT_RULES, classify
         (
             "5.7.26",
             "550",
-            "550 5.7.26 Unauthenticated email from example.org is not accepted due to domain's DMARC policy",
+            "550 5.7.26 Unauthenticated email from example.org is not accepted "
+            "due to domain's DMARC policy",
             "authfailure",
         ),
         (
@@ -153,7 +155,7 @@ def test_the_command_refines_an_address_reason() -> None:
 
 
 def test_a_bare_refusal_is_judged_by_its_status_and_command() -> None:
-    """"Access denied" names no cause: 5.7.1 (delivery not authorised) is a security
+    """ "Access denied" names no cause: 5.7.1 (delivery not authorised) is a security
     refusal; at MAIL FROM it refuses the sender, at the greeting or EHLO the client host."""
     denied = "550 5.7.1 <a@example.org>... Access denied"
     assert classify("5.7.1", "550", denied)[0] == "securityerror"
@@ -230,6 +232,16 @@ def test_every_rule_names_a_design_reason() -> None:
     names = {r.value for r in Reason}
     assert {reason.value for reason, _ in TEXT_RULES} <= names
     assert {reason.value for _, rules in PROVIDER_RULES for _, reason in rules} <= names
+    assert {reason.value for *_, reason in PROVIDER_COMMAND_RULES} <= names
+
+
+def test_docomo_unknown_user_after_data_refuses_the_sender() -> None:
+    diagnostic = "550 Unknown user a@docomo.ne.jp"
+    mta = "mfsmax.docomo.ne.jp"
+    assert classify("5.0.0", "550", diagnostic, remote_mta=mta, command="DATA")[0] == "rejected"
+    assert classify("5.1.1", "550", diagnostic, remote_mta=mta, command="RCPT")[0] == "userunknown"
+    # another provider's "unknown user" after DATA stays a filter's answer
+    assert classify("5.0.0", "550", "550 unknown user", command="DATA")[0] == "filtered"
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,14 @@ PROVIDER_RULES: tuple[tuple[str, tuple[tuple[re.Pattern[str], Reason], ...]], ..
     ),
 )
 
+# Provider rules that also depend on the command the refusal answered:
+# (suffix, command, pattern, reason).  NTT docomo answers "550 Unknown user" both for a
+# missing mailbox (at RCPT TO) and, after DATA, when the recipient's reception settings
+# (designated/refused sender domains) turned the *sender* away.
+PROVIDER_COMMAND_RULES: tuple[tuple[str, str, re.Pattern[str], Reason], ...] = (
+    ("docomo.ne.jp", "DATA", re.compile(r"unknown user|user unknown", re.I), R.REJECTED),
+)
+
 # 3. Phrase rules over the diagnostic text, specific reasons first.
 _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
     # A URI blocklist (SURBL, URIBL, Spamhaus DBL) lists a link in the message body: a
@@ -574,14 +582,22 @@ def _subject_detail(status: str) -> str:
     return ".".join(parts[1:]) if len(parts) == 3 else ""
 
 
-def _provider_reason(hosts: tuple[str, ...], diagnostic: str) -> Reason | None:
-    """The first provider rule whose suffix matches one of ``hosts`` and whose words match."""
+def _suffixed(host: str, suffix: str) -> bool:
+    return host == suffix or host.endswith("." + suffix)
+
+
+def _provider_reason(hosts: tuple[str, ...], diagnostic: str, command: str = "") -> Reason | None:
+    """The first provider rule whose suffix matches one of ``hosts`` and whose words match
+    (rules bound to the failing command first)."""
     for host in hosts:
         host = host.lower().rstrip(".")
         if not host:
             continue
+        for suffix, at, pattern, reason in PROVIDER_COMMAND_RULES:
+            if at == command and _suffixed(host, suffix) and pattern.search(diagnostic):
+                return reason
         for suffix, rules in PROVIDER_RULES:
-            if host == suffix or host.endswith("." + suffix):
+            if _suffixed(host, suffix):
                 for pattern, reason in rules:
                     if pattern.search(diagnostic):
                         return reason
@@ -645,7 +661,7 @@ def classify(
     diagnostic = _CONTINUATION.sub("", diagnostic[:4000])
     status, reply_code = status.strip(), reply_code.strip()
     hosts = (remote_mta, remote_host(diagnostic), recipient.rpartition("@")[2])
-    provider = _provider_reason(hosts, diagnostic)
+    provider = _provider_reason(hosts, diagnostic, command)
     specific = provider is not None
     if provider is not None:
         reason = provider
