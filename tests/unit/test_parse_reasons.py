@@ -93,6 +93,9 @@ from ndrtrack.parse.reasons import PROVIDER_COMMAND_RULES, PROVIDER_RULES, TEXT_
         ("5.0.0", "", "mail for example.org loops back to myself", "networkerror"),
         ("5.3.0", "", 'Command died with status 1: "/usr/bin/procmail"', "mailererror"),
         ("4.5.0", "", "X-Unix; 71", "mailererror"),
+        # a vague x.0.0 status: a reply code that names a cause decides, a vague one does not
+        ("4.0.0", "451", "451 Could not load configuration for domain", "systemerror"),
+        ("5.0.0", "550", "550 Rejected", "onhold"),
         ("5.3.0", "550", "550 5.3.0 <a@example.org>... Insufficient permission", "systemerror"),
         ("", "550", "550-REJECTED - Blacklisted URL in message. (example.com)", "spamdetected"),
         ("5.7.1", "554", "554 5.7.1 Message contains a URL listed in SURBL", "spamdetected"),

@@ -512,6 +512,10 @@ STATUS_TABLE: dict[str, Reason] = {
     "7.28": R.SPAMDETECTED,
 }
 
+# Replies whose RFC 5321 text names no cause ("mailbox unavailable", "transaction failed"):
+# beside a vague x.0.0 status they leave the reason open.
+_VAGUE_REPLIES = frozenset({"450", "550", "553", "554"})
+
 # 5. Bare reply codes (RFC 5321 §4.2.3).
 REPLY_TABLE: dict[str, Reason] = {
     "421": R.SYSTEMERROR,
@@ -632,6 +636,8 @@ def _reason(status: str, reply_code: str, diagnostic: str) -> tuple[Reason, bool
         return R.USERUNKNOWN, False
     if not status and reply_code in REPLY_TABLE:
         return REPLY_TABLE[reply_code], False
+    if status.endswith(".0.0") and reply_code in REPLY_TABLE and reply_code not in _VAGUE_REPLIES:
+        return REPLY_TABLE[reply_code], False  # "other or undefined" says less than the reply
     if status.endswith(".0.0") or reply_code:
         return R.ONHOLD, False
     return R.UNDEFINED, False
