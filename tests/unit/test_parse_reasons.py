@@ -201,6 +201,12 @@ def test_provider_rules_by_remote_mta_and_recipient_domain() -> None:
         ("lsean.ezweb.ne.jp", "a@ezweb.ne.jp", "550 : User unknown", "filtered"),
         ("", "a@au.com", "550: : User unknown", "filtered"),
         ("msmx.au.com", "a@au.com", "550 <a@au.com>: User unknown", "userunknown"),
+        (
+            "",
+            "a@ezweb.ne.jp",
+            "Each of the following recipients was rejected by a remote mail server.",
+            "filtered",
+        ),
         # Orange / La Poste: the published number after the underscore decides
         ("smtp-in.orange.fr", "", "421 4.2.0 Service refuse. OFR005_505 [505]", "systemerror"),
         ("smtp-in.orange.fr", "", "550 5.2.0 Mail rejete. Mail rejected. ofr_506", "spamdetected"),

@@ -79,8 +79,11 @@ _ORANGE_RULES: tuple[tuple[re.Pattern[str], Reason], ...] = (
 # KDDI (au, ezweb) answers "550 <addr>: User unknown" for a missing mailbox but
 # "550 : User unknown" — the address slot left empty — when the recipient's own reception
 # filter (designated domains, spoofing refusal) turned the message away.
+# ezweb's own notice words the same refusal "Each of the following recipients was rejected
+# by a remote mail server." (its other stock sentences name their cause).
 _KDDI_RULES: tuple[tuple[re.Pattern[str], Reason], ...] = (
     (re.compile(r"\b5\d\d:?\s*:\s*user unknown", re.I), R.FILTERED),
+    (re.compile(r"recipients? was rejected by a remote mail server", re.I), R.FILTERED),
     (re.compile(r"user unknown", re.I), R.USERUNKNOWN),
 )
 
