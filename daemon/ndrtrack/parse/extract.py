@@ -33,17 +33,18 @@ _TAGS = re.compile(r"<[^>]{0,2000}>")
 _ENTITY = {"&lt;": "<", "&gt;": ">", "&amp;": "&", "&nbsp;": " ", "&quot;": '"'}
 _ENTITIES = re.compile("|".join(_ENTITY))
 _SPACES = re.compile(r"[ \t]+")
+# Both run on lowercased text, each keyword's first letter leading and ``\b`` written as a
+# look-behind after it: then the engine scans for those letters (a charset prefix) instead
+# of trying every alternative at every offset of the text, as it does with re.I and ``\b``.
 _REMOTE_HOST = re.compile(
-    r"(?:\bhost:?|\bserver|\bMX|by|\bat|\bfrom|"
-    r"mail exchanger)\s+\[?([A-Za-z0-9][A-Za-z0-9.-]{0,250}\.[A-Za-z]{2,63}"
-    r"|\d{1,3}(?:\.\d{1,3}){3})\]?",
-    re.I,
+    r"(?:h(?<!\wh)ost:?|s(?<!\ws)erver|m(?<!\wm)x|by|a(?<!\wa)t|f(?<!\wf)rom|"
+    r"mail exchanger)\s+\[?([a-z0-9][a-z0-9.-]{0,250}\.[a-z]{2,63}"
+    r"|\d{1,3}(?:\.\d{1,3}){3})\]?"
 )
 _COMMAND = re.compile(
-    r"\b(?:after|in reply to|while talking to[^:]*:\s*>>>)\s*(?:the\s+)?"
-    r"(RCPT TO|MAIL FROM|DATA|end of data|HELO|EHLO|STARTTLS|initial connection|connect|"
-    r"end of data|final DATA)",
-    re.I,
+    r"(?:a(?<!\wa)fter|i(?<!\wi)n reply to|w(?<!\ww)hile talking to[^:]*:\s*>>>)\s*(?:the\s+)?"
+    r"(rcpt to|mail from|data|end of data|helo|ehlo|starttls|initial connection|connect|"
+    r"end of data|final data)"
 )
 _COMMAND_NAMES = {
     "rcpt to": "RCPT",
@@ -209,14 +210,14 @@ def squeeze(text: str) -> str:
 
 def smtp_command(text: str) -> str:
     """The SMTP command a diagnostic says the failure happened after ("" when not said)."""
-    match = _COMMAND.search(text)
-    return _COMMAND_NAMES.get(match.group(1).lower(), "") if match else ""
+    match = _COMMAND.search(text.lower())
+    return _COMMAND_NAMES.get(match.group(1), "") if match else ""
 
 
 def remote_host(text: str) -> str:
     """The remote MTA a diagnostic names (``host mx.example.org [192.0.2.1]``), or ""."""
-    match = _REMOTE_HOST.search(text)
-    return match.group(1).lower().rstrip(".") if match else ""
+    match = _REMOTE_HOST.search(text.lower())
+    return match.group(1).rstrip(".") if match else ""
 
 
 def addresses_in_text(text: str) -> list[str]:

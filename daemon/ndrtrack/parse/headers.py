@@ -29,14 +29,22 @@ from email.utils import parsedate_to_datetime
 from ndrtrack.model import Hop, OriginalMessage
 
 _WS = re.compile(r"\s+")
+# A keyword's first letter leads each pattern and ``\b`` is a look-behind after it: the
+# engine then scans for that letter (a charset prefix) instead of trying the whole pattern
+# at every offset, which is what a leading ``\b`` under re.I costs on every header.
 _FROM = re.compile(r"^\s*from\s+(\S+)", re.I)
-_BY = re.compile(r"\bby\s+([^\s;()]+)", re.I)
-_WITH = re.compile(r"\bwith\s+([A-Za-z0-9][A-Za-z0-9_.-]*)", re.I)
-_ID = re.compile(r"\bid\s+<?([A-Za-z0-9][A-Za-z0-9._\-/=+]*)", re.I)
+_BY = re.compile(r"[Bb](?<!\w[Bb])[Yy]\s+([^\s;()]+)")
+_BY_START = re.compile(r"[Bb](?<!\w[Bb])[Yy]\s")
+_WITH = re.compile(r"[Ww](?<!\w[Ww])(?i:ith)\s+([A-Za-z0-9][A-Za-z0-9_.-]*)")
+_ID = re.compile(r"[Ii](?<!\w[Ii])[Dd]\s+<?([A-Za-z0-9][A-Za-z0-9._\-/=+]*)")
 _IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]*[0-9A-Fa-f][0-9A-Fa-f:.]*)\]")
-_BARE_IPV4 = re.compile(r"(?<![\d.])((?:\d{1,3}\.){3}\d{1,3})(?![\d.])")
-_HELO = re.compile(r"\bhelo[= ]\s*(\[[^\]\s]*\]|[^\s()\[\]]+)", re.I)
-_TLS = re.compile(r"\b(?:TLS|SSL)|\bcipher=|\bversion=TLS|\b(?:E?SMTPS|ESMTPSA|LMTPS)\b", re.I)
+_BARE_IPV4 = re.compile(r"(\d(?<![\d.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3})(?![\d.])")
+_HELO = re.compile(r"[Hh](?<!\w[Hh])(?i:elo)[= ]\s*(\[[^\]\s]*\]|[^\s()\[\]]+)")
+# Matched on the lowercased header (only whether it matches counts).
+_TLS = re.compile(
+    r"t(?<!\wt)ls|s(?<!\ws)sl|c(?<!\wc)ipher=|v(?<!\wv)ersion=tls|e(?<!\we)smtps\b|"
+    r"s(?<!\ws)mtps\b|e(?<!\we)smtpsa\b|l(?<!\wl)mtps\b"
+)
 _QMAIL = re.compile(r"\(qmail\s+\d+\s+invoked", re.I)
 _COMMENT = re.compile(r"\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
 
@@ -110,7 +118,7 @@ def _from_clause(text: str) -> tuple[str, str, str]:
         return "", "", ""
     first = match.group(1).strip("[]")
     rest = text[match.end() :]
-    by_at = re.search(r"\bby\s", rest, re.I)
+    by_at = _BY_START.search(rest)
     head = rest[: by_at.start()] if by_at else rest
     comments = " ".join(c.group(1) for c in _COMMENT.finditer(head))
     addressed = _HELO.sub(" ", comments)  # an IP given as HELO is not the client's address
@@ -153,7 +161,7 @@ def parse_received(value: str) -> Hop:
         by_host=(by_match.group(1).lower() if by_match else ""),
         protocol=protocol,
         queue_id=(id_match.group(1).rstrip(".") if id_match else ""),
-        tls=bool(_TLS.search(body)),
+        tls=bool(_TLS.search(body.lower())),
         at=parse_date(date_text),
     )
 

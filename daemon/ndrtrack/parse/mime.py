@@ -37,7 +37,6 @@ _HEADER_BLOCK = re.compile(
 # (leading blanks and the last line end dropped, inner line ends kept).
 _FIELD = re.compile(r"^([\041-\071\073-\176]*):[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.M)
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-_EOL_END = re.compile(r"(?:\r\n|\r|\n)\Z")
 # An empty line after a line end (atomic: the "\n" of a "\r\n" is not a line of its own).
 _BLANK_AFTER = re.compile(rb"(?>\r\n|\r|\n)(\r\n|\r|\n)")
 
@@ -60,8 +59,10 @@ def _put(msg: Message, payload: object) -> None:
 
 
 def _strip_eol(text: str) -> str:
-    match = _EOL_END.search(text)
-    return text[: match.start()] if match else text
+    """``text`` without its last line end (feedparser's NLCRE_eol)."""
+    if text.endswith("\n"):
+        return text[:-2] if text.endswith("\r\n") else text[:-1]
+    return text[:-1] if text.endswith("\r") else text
 
 
 class _Boundary:
