@@ -69,6 +69,8 @@ class Sendmail(TextFormat):
             return None
         transcript = _TRANSCRIPT.split(cached_body(msg), 1)[-1]
         statuses = tuple(_from_transcript(s, transcript) for s in bounce.statuses)
+        if len(statuses) == 1:
+            statuses = (_from_lone_reply(statuses[0], transcript),)
         return replace(bounce, statuses=statuses)
 
 
@@ -97,6 +99,35 @@ def _from_transcript(status: DeliveryStatus, transcript: str) -> DeliveryStatus:
                     status=status.status or first_status(candidate),
                 )
     return status
+
+
+_LONE_REPLY = re.compile(r"^([45]\d\d)[ -](?:([45]\.\d{1,3}\.\d{1,3})\s)?(.*)$", re.M)
+
+
+def _from_lone_reply(status: DeliveryStatus, transcript: str) -> DeliveryStatus:
+    """A one-recipient report whose transcript is a local failure: Sendmail writes the
+    reply it gave ("554 5.3.0 unknown mailer error 255", "451 4.0.0 Operating system
+    error") on its own line, naming nobody.  That line's code is the reply, and its
+    status replaces a vague x.0.0 one; an X-Unix exit status keeps its type beside it."""
+    if status.reply_code:
+        return status
+    section = transcript.split("\n\n", 1)[0]  # the transcript ends at its first blank line
+    reply = _LONE_REPLY.search(section)
+    if reply is None:
+        return status
+    code, enhanced, text = reply.groups()
+    vague = not status.status or status.status.endswith(".0.0")
+    line = squeeze(reply.group(0))
+    if status.diagnostic.startswith("X-Unix;"):
+        diagnostic = f"{status.diagnostic}: {line}"
+    else:
+        diagnostic = status.diagnostic if _SMTP_WORDS.search(status.diagnostic) else line
+    return replace(
+        status,
+        reply_code=code,
+        status=enhanced if enhanced and vague else status.status,
+        diagnostic=diagnostic or squeeze(text),
+    )
 
 
 FORMAT = Sendmail()
