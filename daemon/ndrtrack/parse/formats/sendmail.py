@@ -22,6 +22,8 @@ from ndrtrack.parse.headers import original_from_text
 _TRANSCRIPT = re.compile(r"(?<!-)-{3,}+ ?Transcript of session follows -{3,}", re.I)
 _REPLY_LINE = re.compile(r"^(?:<<< ?)?([245]\d\d)(?:[ -]|$)")
 _SMTP_WORDS = re.compile(r"[A-Za-z]{3,}")
+# ">>> RCPT To:<a@example.org>": the transcript shows the recipient refused at RCPT TO.
+_RCPT_SENT = re.compile(r"^>>> ?RCPT TO:\s*<([^<>\s]+)>", re.I | re.M)
 
 
 class Sendmail(TextFormat):
@@ -69,6 +71,11 @@ class Sendmail(TextFormat):
             return None
         transcript = _TRANSCRIPT.split(cached_body(msg), 1)[-1]
         statuses = tuple(_from_transcript(s, transcript) for s in bounce.statuses)
+        asked = {a.lower() for a in _RCPT_SENT.findall(transcript)}
+        statuses = tuple(
+            replace(s, smtp_command="RCPT") if not s.smtp_command and s.recipient in asked else s
+            for s in statuses
+        )
         if len(statuses) == 1:
             statuses = (_from_lone_reply(statuses[0], transcript),)
         return replace(bounce, statuses=statuses)
