@@ -117,7 +117,7 @@ def typed_parts(msg: Message) -> list[tuple[Message, str]]:
     stack = [msg]
     while stack:
         part = stack.pop(0)
-        ctype = part.get_content_type()
+        ctype = recall(part, "ctype") or part.get_content_type()  # kept by parse.mime
         found.append((part, ctype))
         payload = getattr(part, "_payload", None)  # the parsed tree, without get_payload's checks
         if isinstance(payload, list) and not ctype.startswith("message/"):

@@ -241,6 +241,9 @@ def original_from_headers(msg: Message) -> OriginalMessage:
 
 
 _HEADER_LINE = re.compile(r"^[!-9;-~]+:")
+# A quoted header block is read from this much text: the returned message's body (often
+# most of the text) is never split into lines just to find where its headers end.
+MAX_HEADER_TEXT = 64 * 1024
 
 
 def original_from_text(text: str) -> OriginalMessage:
@@ -249,7 +252,7 @@ def original_from_text(text: str) -> OriginalMessage:
     Leading blank or indented lines are dropped, and the block ends at the first line that is
     neither a header nor a continuation, so a quoted body never leaks into the headers.
     """
-    lines = text.lstrip("\r\n").splitlines()
+    lines = text[:MAX_HEADER_TEXT].lstrip("\r\n").splitlines()
     start = 0
     while start < len(lines) and not _HEADER_LINE.match(lines[start].lstrip()):
         start += 1

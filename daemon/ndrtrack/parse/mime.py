@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import re
 from email.message import Message
+from typing import Any
 
 MAX_LEAF = 2 << 20  # a leaf body longer than this (bytes) is cut
 MAX_DEPTH = 200  # nesting beyond this is kept as text (the stdlib recurses to ~1000 and dies)
 TRUNCATED_ATTR = "_ndrtrack_truncated"
+CTYPE_ATTR = "_ndrtrack_ctype"  # get_content_type() as parsed (readers: extract.typed_parts)
 _WHOLE_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-outlook"})
 _WHOLE_NAMES = (".msg", ".dat", ".tnef")
 
@@ -39,6 +41,32 @@ _FIELD = re.compile(r"^([\041-\071\073-\176]*):[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 # An empty line after a line end (atomic: the "\n" of a "\r\n" is not a line of its own).
 _BLANK_AFTER = re.compile(rb"(?>\r\n|\r|\n)(\r\n|\r|\n)")
+
+
+class ParsedMessage(Message):
+    """A compat32 ``Message`` whose ``get`` looks names up in an index.
+
+    ``Message.get`` lowercases and compares every header name on every call, and the
+    decoders ask each part for its type, encoding, sender and subject many times: that was a
+    tenth of the decoder's time.  The index holds positions of the first header of each name
+    and is rebuilt whenever the header list is replaced or changes length (every ``Message``
+    method that adds or removes a header does one or the other; ``replace_header`` keeps
+    the position), so it never answers from a stale list.
+    """
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        own = vars(self)
+        headers: list[tuple[str, Any]] = own["_headers"]
+        cached = own.get("_ndrtrack_index")
+        if cached is None or cached[0] is not headers or cached[1] != len(headers):
+            last = len(headers) - 1  # built from the end: the first header of a name wins
+            index = {headers[i][0].lower(): i for i in range(last, -1, -1)}
+            cached = own["_ndrtrack_index"] = (headers, len(headers), index)
+        position: int | None = cached[2].get(name.lower())
+        if position is None:
+            return failobj
+        key, value = headers[position]
+        return self.policy.header_fetch_parse(key, value)
 
 
 def _text(raw: bytes, start: int, end: int) -> str:
@@ -114,7 +142,7 @@ class _Parser:
     def message(self, start: int, end: int, default: str, depth: int) -> tuple[Message, Message]:
         """(the message in raw[start:end], the message whose trailing line end a following
         boundary owns — feedparser's ``_last``)."""
-        msg = Message()
+        msg = ParsedMessage()
         if default != "text/plain":
             msg.set_default_type(default)
         pos, prefix = self.headers(msg, start, end)
@@ -131,7 +159,7 @@ class _Parser:
         if depth > MAX_DEPTH:
             _put(msg, _text(self.raw, pos, end))
             return msg
-        ctype = msg.get_content_type()
+        ctype = vars(msg)[CTYPE_ATTR] = msg.get_content_type()
         if ctype == "message/delivery-status":
             return self.status_blocks(msg, pos, end, depth)
         maintype = ctype.partition("/")[0]
@@ -254,7 +282,7 @@ def _plain_fields(block: str) -> bool:
         and not block.startswith("From ")
         and "\nFrom " not in block
         and "\n:" not in block
-        and block.count("\r") == block.count("\r\n")
+        and ("\r" not in block or block.count("\r") == block.count("\r\n"))
     )
 
 
