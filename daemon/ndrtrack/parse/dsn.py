@@ -66,10 +66,7 @@ def read_fields(text: str) -> list[dict[str, str]]:
         if not match:
             continue
         key, value = match.group(1).lower(), match.group(2).strip()
-        starts_recipient = key == "final-recipient" and (
-            "final-recipient" in current
-            or ("action" in current and "original-recipient" not in current)
-        )
+        starts_recipient = key == "final-recipient" and "final-recipient" in current
         if key in current or starts_recipient:
             blocks.append(current)
             current = {}
