@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email import message_from_string
 
-from ndrtrack.parse.dsn import human_commands, read_fields
+from ndrtrack.parse.dsn import human_commands, read_fields, recipient_status
 
 
 def test_a_recipient_block_whose_final_recipient_comes_last_stays_one_block() -> None:
@@ -39,3 +39,16 @@ def test_each_recipient_gets_the_command_of_its_own_paragraph() -> None:
     )
     found = human_commands(msg, ["a@example.org", "b@example.org", "c@example.org"])
     assert found == {"a@example.org": "RCPT", "b@example.org": "DATA"}
+
+
+def test_a_failed_delivery_takes_the_remotes_permanent_code_over_a_transient_label() -> None:
+    block = {
+        "final-recipient": "rfc822; a@example.org",
+        "action": "failed",
+        "status": "4.5.0",
+        "diagnostic-code": "smtp; 550 5.5.0 Service refused",
+    }
+    status = recipient_status(block, "mx.example.net")
+    assert status is not None and status.status == "5.5.0"
+    delayed = recipient_status({**block, "action": "delayed"}, "mx.example.net")
+    assert delayed is not None and delayed.status == "4.5.0"

@@ -163,13 +163,17 @@ def _mta(value: str) -> str:
     return value.split()[0].strip("[]<>").lower() if value else ""
 
 
-def _status(field_value: str, diagnostic: str) -> str:
-    """The Status field, made precise by the diagnostic when the field is only x.0.0."""
+def _status(field_value: str, diagnostic: str, action: str = "") -> str:
+    """The Status field, made precise by the code the remote quoted in the diagnostic: a
+    more detailed one of the same class, or a permanent 5.x.x where the report says the
+    delivery failed but labels it with a transient 4.x.x (the remote's answer decides)."""
     status = first_status(field_value)
     quoted = first_status(diagnostic)
     if not status:
         return quoted
     if quoted and quoted != status and quoted[0] == status[0] and not quoted.endswith(".0.0"):
+        return quoted
+    if quoted[:1] == "5" and status[:1] == "4" and action == "failed":
         return quoted
     return status
 
@@ -191,7 +195,7 @@ def recipient_status(block: dict[str, str], reporting_mta: str) -> DeliveryStatu
         # bare number means nothing without its type, which says a mailer program failed.
         diagnostic = f"X-Unix; {diagnostic}"
     action = block.get("action", "").strip().lower().split()[0:1]
-    status = _status(block.get("status", ""), diagnostic)
+    status = _status(block.get("status", ""), diagnostic, action[0] if action else "")
     action_word = action[0] if action and action[0] in _ACTIONS else ""
     if not action_word:
         action_word = {"2": "delivered", "4": "delayed"}.get(status[:1], "failed")
