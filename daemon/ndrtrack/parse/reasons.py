@@ -11,7 +11,11 @@ evidence is tried from the most to the least specific:
    the MTA families' stock messages ("User unknown", "Relay access denied", "retry timeout
    exceeded"…), in a deliberate order (more specific reasons first);
 4. the rest of the status code (class.subject.detail) table;
-5. the bare reply code.
+5. the bare reply code (also beside a vague x.0.0 status, when the reply names a cause).
+
+When only the generic tables (4, 5) decided, the SMTP command the refusal answered says
+more: at MAIL FROM the sender was refused (rejected), at the greeting or HELO/EHLO the
+client host (blocked); a stock "no such user" outside RCPT TO is a filter's answer.
 
 "Permanent" means that sending again will not help without a change of address: the
 address or its domain does not exist, has moved, or refuses all mail (and the failure was
