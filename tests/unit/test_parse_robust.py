@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from ndrtrack.model import MessageKind
 from ndrtrack.parse.api import ParseResult, parse_bytes, result_to_json, to_records
 from ndrtrack.parse.forward_text import find_forward
-from ndrtrack.parse.mime import MAX_LEAF, parse_message, truncations
+from ndrtrack.parse.mime import CTYPE_ATTR, MAX_LEAF, parse_message, truncations
 
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -182,11 +182,17 @@ def stdlib_tree(raw: bytes) -> tuple:
 
 
 def shape(msg: Message) -> tuple:
-    """Everything a reader of a compat32 tree can see, recursively."""
+    """Everything a reader of a compat32 tree can see, recursively: the raw tree, what
+    ``get`` answers for every name (ParsedMessage indexes names) and the content type (the
+    parser keeps it on each part)."""
     payload = msg._payload  # noqa: SLF001 - the tree itself is what is compared
     inner = [shape(p) for p in payload] if isinstance(payload, list) else payload
-    return (msg.get_unixfrom(), list(msg._headers), msg.get_default_type(),  # noqa: SLF001
-            msg.preamble, msg.epilogue, inner)
+    headers = list(msg._headers)  # noqa: SLF001
+    names = [name for name, _ in headers] + ["CONTENT-TYPE", "x-absent"]
+    answers = [(type(msg.get(n)).__name__, str(msg.get(n))) for n in names]
+    ctype = vars(msg).get(CTYPE_ATTR, msg.get_content_type())
+    return (msg.get_unixfrom(), headers, msg.get_default_type(), msg.preamble, msg.epilogue,
+            answers, ctype, inner)
 
 
 @SETTINGS
@@ -249,3 +255,30 @@ def test_cut_is_reported_by_parse_bytes() -> None:
            * (MAX_LEAF // 38 + 1000))
     result = parse_bytes(raw)
     assert any(e.startswith("mime: text/plain body cut at") for e in result.errors)
+
+
+def test_parsed_message_get_follows_header_changes() -> None:
+    """The name index of ParsedMessage never answers from a header list that changed."""
+    raw = (b"From: a@b.org\nTo: c@d.org\nSubject: one\nDate: x\nMessage-ID: <1@b>\n"
+           b"X-A: 1\nX-B: 2\nContent-Type: multipart/mixed; boundary=Z\n\n--Z\n\nhi\n--Z--\n")
+    msg = parse_message(raw)
+
+    def agrees() -> None:
+        for name in ("subject", "SUBJECT", "x-a", "x-new", "content-type", "to", "absent"):
+            assert msg.get(name) == Message.get(msg, name), name
+
+    agrees()
+    msg.replace_header("Subject", "two")
+    agrees()
+    msg["X-New"] = "3"
+    agrees()
+    del msg["Subject"]
+    msg["Subject"] = "three"
+    agrees()
+    msg.set_boundary("Y")
+    agrees()
+    msg.set_param("charset", "utf-8")
+    agrees()
+    msg.set_raw("X-A", "0")  # a second X-A: the first one still answers
+    agrees()
+    assert msg.get("subject") == "three" and msg.get_boundary() == "Y"

@@ -67,7 +67,7 @@ def decode_words(value: str | None) -> str:
             text = str(make_header(decode_header(text)))
         except (LookupError, ValueError, UnicodeError, AssertionError, TypeError):
             pass
-    return _WS.sub(" ", text).strip()
+    return " ".join(text.split())  # str.split and re's \s agree on what is whitespace
 
 
 _MONTHS = {
@@ -142,7 +142,7 @@ def _from_clause(text: str) -> tuple[str, str, str]:
 
 def parse_received(value: str) -> Hop:
     """One ``Received:`` header value → :class:`Hop` (fields left empty when not given)."""
-    text = _WS.sub(" ", str(value or "")).strip()
+    text = " ".join(str(value or "").split())
     body, _, date_text = text.rpartition(";")
     if not body:
         body, date_text = text, ""

@@ -57,6 +57,12 @@ class ParsedMessage(Message):
     def get(self, name: str, failobj: Any = None) -> Any:
         own = vars(self)
         headers: list[tuple[str, Any]] = own["_headers"]
+        if len(headers) < _SCAN_BELOW:  # a part's few headers: the stdlib's scan is cheaper
+            name = name.lower()
+            for key, value in headers:
+                if key.lower() == name:
+                    return _fetch(self, key, value)
+            return failobj
         cached = own.get("_ndrtrack_index")
         if cached is None or cached[0] is not headers or cached[1] != len(headers):
             last = len(headers) - 1  # built from the end: the first header of a name wins
@@ -66,7 +72,29 @@ class ParsedMessage(Message):
         if position is None:
             return failobj
         key, value = headers[position]
-        return self.policy.header_fetch_parse(key, value)
+        return _fetch(self, key, value)
+
+
+_SCAN_BELOW = 6
+
+
+def _fetch(msg: Message, key: str, value: Any) -> Any:
+    """``compat32.header_fetch_parse``: an ASCII value is returned as it is (the policy
+    wraps only values with surrogate-escaped bytes in a ``Header``)."""
+    if isinstance(value, str) and value.isascii():
+        return value
+    return msg.policy.header_fetch_parse(key, value)
+
+
+def content_type(msg: Message) -> str:
+    """``msg.get_content_type()`` without its extra calls (asked once per parsed part)."""
+    value = msg.get("content-type")
+    if value is None:
+        return msg.get_default_type()
+    if not isinstance(value, str):
+        return msg.get_content_type()
+    ctype = value.partition(";")[0].strip().lower()
+    return ctype if ctype.count("/") == 1 else "text/plain"
 
 
 def _text(raw: bytes, start: int, end: int) -> str:
@@ -159,7 +187,7 @@ class _Parser:
         if depth > MAX_DEPTH:
             _put(msg, _text(self.raw, pos, end))
             return msg
-        ctype = vars(msg)[CTYPE_ATTR] = msg.get_content_type()
+        ctype = vars(msg)[CTYPE_ATTR] = content_type(msg)
         if ctype == "message/delivery-status":
             return self.status_blocks(msg, pos, end, depth)
         maintype = ctype.partition("/")[0]
@@ -295,7 +323,8 @@ def _header(lines: list[str]) -> tuple[str, str]:
 
 def _give_eol_to_boundary(last: Message) -> None:
     """RFC 2046: the line end before a boundary belongs to the boundary, not the part."""
-    if last.get_content_maintype() == "multipart":
+    ctype = vars(last).get(CTYPE_ATTR) or content_type(last)
+    if ctype.startswith("multipart/"):
         if last.epilogue == "":
             last.epilogue = None
         elif last.epilogue is not None:

@@ -37,9 +37,29 @@ _HINTS: tuple[tuple[Format, Gated], ...] = tuple(
 )
 
 
+def _gate_table() -> tuple[tuple[tuple[str, frozenset[int]], ...], frozenset[int]]:
+    """Every hint's gate literals with the hints they open, and the hints with no gate."""
+    owners: dict[str, set[int]] = {}
+    for index, (_fmt, gated) in enumerate(_HINTS):
+        for literal in gated.literals:
+            owners.setdefault(literal, set()).add(index)
+    ungated = frozenset(i for i, (_fmt, gated) in enumerate(_HINTS) if not gated.literals)
+    return tuple((lit, frozenset(idx)) for lit, idx in owners.items()), ungated
+
+
+# Each distinct literal is looked for once per message (many hints share "mailer-daemon@"),
+# and only the hints it opens run their regex.
+_GATE_LITERALS, _UNGATED = _gate_table()
+
+
 def candidates(msg: Message) -> list[Format]:
     """Every registered format, the ones hinted by From/Subject first."""
     text = head(msg)
     low = text.lower()
-    hinted = [f for f, hint in _HINTS if hint.search(text, low)]
+    opened = set(_UNGATED)
+    for literal, owners in _GATE_LITERALS:
+        if literal in low:
+            opened |= owners
+    hinted = [f for i, (f, gated) in enumerate(_HINTS)
+              if i in opened and gated.pattern.search(text)]
     return hinted + [f for f in REGISTRY if f not in hinted]
