@@ -9,13 +9,15 @@ lines; the returned message follows in its own MIME part or after a dashed line.
 
 The SMTP server's error notice to the postmaster (``notify_classes``; Subject "Postfix SMTP
 server: errors from HOST") is a session transcript instead: `` In:`` lines are what the
-client sent, `` Out:`` lines the server's replies; the failure is the last 4xx/5xx reply,
-answering the last command before it, for the ``RCPT TO`` recipients of the session.
+client sent, `` Out:`` lines the server's replies, answering the commands in order; a
+recipient failed when its RCPT TO was refused, or when it was accepted and the session
+failed later (MAIL, DATA, end of data).
 """
 
 from __future__ import annotations
 
 import re
+from collections import deque
 from email.message import Message
 from typing import ClassVar
 
@@ -38,6 +40,48 @@ _TRANSCRIPT_LINE = re.compile(r"^ (In|Out):\s+(.*)$", re.M)
 _RCPT = re.compile(r"^RCPT TO:\s*<([^>]*)>", re.I)
 _ERROR = re.compile(r"^[45]\d\d[ -]")
 _COMMAND_WORD = {"rcpt": "RCPT", "mail": "MAIL", "data": "DATA", "ehlo": "EHLO", "helo": "HELO"}
+
+
+def _failures(text: str) -> dict[str, tuple[str, str]]:
+    """recipient → (command, reply) for every recipient an ``In:``/``Out:`` transcript shows
+    refused: at its own RCPT TO, or (when it was accepted) by a later failure of the session.
+
+    Replies answer commands in order (pipelining included): each final reply line (``250 ``,
+    not ``250-``) consumes the oldest command still waiting; one with nothing waiting after
+    DATA's 354 answers the end of the message data.
+    """
+    waiting: deque[tuple[str, str]] = deque()
+    refused: dict[str, tuple[str, str]] = {}
+    accepted: list[str] = []
+    session: tuple[str, str] | None = None
+    after_data, reply = False, ""
+    for direction, line in _TRANSCRIPT_LINE.findall(text):
+        if direction == "In":
+            rcpt = _RCPT.match(line)
+            waiting.append((_command_of(line), clean_address(rcpt.group(1)) if rcpt else ""))
+            continue
+        reply = f"{reply} {line.strip()}".strip()
+        if line[3:4] == "-":
+            continue  # the reply goes on
+        if waiting:
+            command, recipient = waiting.popleft()
+        elif after_data:
+            command, recipient = "DATA", ""
+        else:
+            reply = ""
+            continue  # the greeting
+        after_data = command == "DATA" and reply.startswith("354")
+        if _ERROR.match(reply):
+            if command == "RCPT" and recipient:
+                refused[recipient] = (command, reply)
+            elif session is None:
+                session = (command, reply)
+        elif command == "RCPT" and recipient:
+            accepted.append(recipient)
+        reply = ""
+    if session is not None:
+        refused.update({r: session for r in accepted if r not in refused})
+    return refused
 
 
 def _command_of(line: str) -> str:
@@ -92,31 +136,21 @@ class Postfix(TextFormat):
         return self.whole_message(msg)
 
     def transcript(self, msg: Message) -> Bounce | None:
-        """The smtpd notice: recipients from ``In: RCPT TO``, the error from the last
-        4xx/5xx ``Out:`` line, the command from the last ``In:`` line before it."""
-        recipients: list[str] = []
-        command, failed_at, error = "", "", ""
-        for direction, line in _TRANSCRIPT_LINE.findall(cached_body(msg)):
-            if direction == "In":
-                rcpt = _RCPT.match(line)
-                if rcpt and clean_address(rcpt.group(1)):
-                    recipients.append(clean_address(rcpt.group(1)))
-                command = _command_of(line)
-            elif _ERROR.match(line) and not error:
-                error, failed_at = line.strip(), command
-        if not recipients or not error:
+        """The smtpd notice: each failed recipient with the reply that refused it."""
+        failures = _failures(cached_body(msg))
+        if not failures:
             return None
         reporting = self.reporting_mta(msg, "")
         statuses = tuple(
             DeliveryStatus(
-                recipient=r,
-                status=first_status(error),
-                reply_code=first_reply(error),
-                diagnostic=error,
+                recipient=recipient,
+                status=first_status(reply),
+                reply_code=first_reply(reply),
+                diagnostic=reply,
                 reporting_mta=reporting,
-                smtp_command=failed_at,
+                smtp_command=command,
             )
-            for r in dict.fromkeys(recipients)
+            for recipient, (command, reply) in failures.items()
         )
         return Bounce(format=self.name, reporting_mta=reporting, statuses=statuses)
 
