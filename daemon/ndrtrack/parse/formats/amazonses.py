@@ -1,10 +1,11 @@
 """Amazon SES: RFC 3464 bounces, and SNS notifications carrying SES's JSON.
 
 The DSN's diagnostic wraps the remote reply: ``5.1.0 - Unknown address error 550-'5.7.1 …'
-(delivery attempts: 0)``: the quoted remote reply is the real evidence, and becomes the
-diagnostic (SES writes the same "Unknown address error" prefix around any refusal).  Notifications sent
-through SNS ("AWS Notification Message") are JSON with ``notificationType`` Bounce /
-Complaint / Delivery and per-recipient ``emailAddress``, ``status``, ``diagnosticCode``.
+(delivery attempts: 0)``: the quoted remote reply is the real evidence, and becomes
+the diagnostic (SES writes the same "Unknown address error" prefix around any refusal).
+Notifications sent through SNS ("AWS Notification Message") are JSON with
+``notificationType`` Bounce / Complaint / Delivery and per-recipient ``emailAddress``,
+``status``, ``diagnosticCode``.
 """
 
 from __future__ import annotations
