@@ -60,12 +60,32 @@ _COMMAND_NAMES = {
 }
 
 
+_IDENTITY_CTE = frozenset({"", "7bit", "8bit", "binary"})
+
+
+def _identity_bytes(part: Message) -> bytes | None:
+    """What ``part.get_payload(decode=True)`` returns for an identity transfer encoding
+    (most NDR text), taken directly: the stdlib first UTF-8-encodes the whole payload only
+    to look for surrogates, then encodes it again.  None: ask the stdlib."""
+    payload = getattr(part, "_payload", None)
+    if not isinstance(payload, str):
+        return None
+    if str(part.get("content-transfer-encoding", "")).lower() not in _IDENTITY_CTE:
+        return None
+    try:
+        return payload.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:  # text that never was bytes: the stdlib's way
+        return None
+
+
 def decoded_payload(part: Message) -> str:
     """The text of a non-multipart part, transfer-decoded and charset-decoded leniently."""
-    try:
-        raw = part.get_payload(decode=True)
-    except (ValueError, TypeError, AssertionError):
-        raw = None
+    raw: Any = _identity_bytes(part)
+    if raw is None:
+        try:
+            raw = part.get_payload(decode=True)
+        except (ValueError, TypeError, AssertionError):
+            raw = None
     if raw is None:
         payload = part.get_payload()
         return payload if isinstance(payload, str) else ""

@@ -83,6 +83,21 @@ _RFC5322_DATE = re.compile(
 )
 
 
+_ZONES: dict[tuple[str, str, str], timezone] = {}
+
+
+def _zone(sign: str, hours: str, minutes: str) -> timezone:
+    """The fixed-offset zone of "+0900" (a handful of offsets recur: built once each)."""
+    key = (sign, hours, minutes)
+    zone = _ZONES.get(key)
+    if zone is None:
+        offset = timedelta(hours=int(hours), minutes=int(minutes))
+        zone = timezone(-offset if sign == "-" else offset)
+        if len(_ZONES) < 512:
+            _ZONES[key] = zone
+    return zone
+
+
 def parse_date(value: str | None) -> datetime | None:
     """An RFC 5322 date, or None when absent or unreadable."""
     if not value:
@@ -91,7 +106,6 @@ def parse_date(value: str | None) -> datetime | None:
     if fast is not None:
         day, month, year, hour, minute, second, sign, zone_h, zone_m = fast.groups()
         try:
-            offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
             return datetime(
                 int(year),
                 _MONTHS[month.lower()],
@@ -99,7 +113,7 @@ def parse_date(value: str | None) -> datetime | None:
                 int(hour),
                 int(minute),
                 int(second or 0),
-                tzinfo=timezone(-offset if sign == "-" else offset),
+                tzinfo=_zone(sign, zone_h, zone_m),
             )
         except (ValueError, KeyError, OverflowError):
             pass
@@ -203,7 +217,7 @@ _SURROGATE = re.compile("[\udc80-\udcff]")
 def _clean(value: object) -> str:
     """A raw header value as text; bytes that were not UTF-8 become U+FFFD, not surrogates."""
     text = str(value)
-    if _SURROGATE.search(text):
+    if not text.isascii() and _SURROGATE.search(text):
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return text
 
