@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from ndrtrack.model import MessageKind
 from ndrtrack.parse.api import ParseResult, parse_bytes, result_to_json, to_records
 from ndrtrack.parse.forward_text import find_forward
-from ndrtrack.parse.mime import CTYPE_ATTR, MAX_LEAF, parse_message, truncations
+from ndrtrack.parse.mime import CTYPE_ATTR, MAX_LEAF, boundary_of, parse_message, truncations
 
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -282,3 +283,23 @@ def test_parsed_message_get_follows_header_changes() -> None:
     msg.set_raw("X-A", "0")  # a second X-A: the first one still answers
     agrees()
     assert msg.get("subject") == "three" and msg.get_boundary() == "Y"
+
+
+PARAM_TOKENS = ['"', '"a;b"', '"x"', '" p "', 'boundary="', "multipart/mixed", ";", " ",
+                "boundary", "BOUNDARY", "=", "abc", "x y", "\t", "*", "boundary*0", "<a>",
+                "\\", "charset=utf-8", ";;", "==", "é", "\udcff", "Boundary ", " =b"]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(PARAM_TOKENS), max_size=10))
+def test_boundary_of_agrees_with_get_boundary(tokens: list[str]) -> None:
+    msg = Message()
+    msg.set_raw("Content-Type", "".join(tokens))
+
+    def outcome(read: Callable[[Message], str | None]) -> object:
+        try:
+            return read(msg)
+        except UnicodeError as exc:  # the stdlib's own failure on mixed text: the same one
+            return type(exc)
+
+    assert outcome(boundary_of) == outcome(Message.get_boundary)
