@@ -175,9 +175,18 @@ def parse_received(value: str) -> Hop:
         by_host=(by_match.group(1).lower() if by_match else ""),
         protocol=protocol,
         queue_id=(id_match.group(1).rstrip(".") if id_match else ""),
-        tls=bool(_TLS.search(body.lower())),
+        tls=_tls(body.lower()),
         at=parse_date(date_text),
     )
+
+
+def _tls(lowered: str) -> bool:
+    """Whether a (lowercased) Received header says TLS; every match of ``_TLS`` contains one
+    of these words, so most plain-SMTP hops are answered without the regex."""
+    if ("tls" in lowered or "ssl" in lowered or "cipher=" in lowered or "smtps" in lowered
+            or "lmtps" in lowered):
+        return _TLS.search(lowered) is not None
+    return False
 
 
 _ADDRESS = re.compile(
@@ -288,17 +297,18 @@ def original_from_text(text: str) -> OriginalMessage:
 def _header_block(lines: list[str]) -> Message:
     """A Message holding only the given header lines (continuations folded in)."""
     msg = Message()
+    fields: list[tuple[str, str]] = getattr(msg, "_headers")  # compat32 stores (name, value)
     name, value = "", ""
     for line in lines:
         if line[:1] in (" ", "\t") and name:
             value += "\n" + line
             continue
         if name:
-            msg[name] = value
+            fields.append((name, value))
         name, _, value = line.partition(":")
         name, value = name.strip(), value.strip()
     if name:
-        msg[name] = value
+        fields.append((name, value))
     return msg
 
 

@@ -44,46 +44,31 @@ _BLANK_AFTER = re.compile(rb"(?>\r\n|\r|\n)(\r\n|\r|\n)")
 
 
 class ParsedMessage(Message):
-    """A compat32 ``Message`` whose ``get`` looks names up in an index.
+    """A compat32 ``Message`` whose ``get`` looks names up in a list of lowercased names.
 
     ``Message.get`` lowercases and compares every header name on every call, and the
     decoders ask each part for its type, encoding, sender and subject many times: that was a
-    tenth of the decoder's time.  The index holds positions of the first header of each name
-    and is rebuilt whenever the header list is replaced or changes length (every ``Message``
-    method that adds or removes a header does one or the other; ``replace_header`` keeps
-    the position), so it never answers from a stale list.
+    tenth of the decoder's time.  The names are lowercased once and rebuilt whenever the
+    header list is replaced or changes length (every ``Message`` method that adds or removes
+    a header does one or the other; ``replace_header`` keeps the name), so ``get`` never
+    answers from a stale list.
     """
 
     def get(self, name: str, failobj: Any = None) -> Any:
         own = vars(self)
         headers: list[tuple[str, Any]] = own["_headers"]
-        if len(headers) < _SCAN_BELOW:  # a part's few headers: the stdlib's scan is cheaper
-            name = name.lower()
-            for key, value in headers:
-                if key.lower() == name:
-                    return _fetch(self, key, value)
-            return failobj
-        cached = own.get("_ndrtrack_index")
+        cached = own.get("_ndrtrack_names")
         if cached is None or cached[0] is not headers or cached[1] != len(headers):
-            last = len(headers) - 1  # built from the end: the first header of a name wins
-            index = {headers[i][0].lower(): i for i in range(last, -1, -1)}
-            cached = own["_ndrtrack_index"] = (headers, len(headers), index)
-        position: int | None = cached[2].get(name.lower())
-        if position is None:
+            cached = own["_ndrtrack_names"] = (headers, len(headers),
+                                               [key.lower() for key, _ in headers])
+        names: list[str] = cached[2]
+        name = name.lower()
+        if name not in names:  # both scans run in C
             return failobj
-        key, value = headers[position]
-        return _fetch(self, key, value)
-
-
-_SCAN_BELOW = 6
-
-
-def _fetch(msg: Message, key: str, value: Any) -> Any:
-    """``compat32.header_fetch_parse``: an ASCII value is returned as it is (the policy
-    wraps only values with surrogate-escaped bytes in a ``Header``)."""
-    if isinstance(value, str) and value.isascii():
-        return value
-    return msg.policy.header_fetch_parse(key, value)
+        key, value = headers[names.index(name)]
+        if value.__class__ is str and value.isascii():
+            return value  # what compat32.header_fetch_parse returns for it
+        return self.policy.header_fetch_parse(key, value)
 
 
 def content_type(msg: Message) -> str:
