@@ -297,7 +297,7 @@ def original_from_text(text: str) -> OriginalMessage:
 def _header_block(lines: list[str]) -> Message:
     """A Message holding only the given header lines (continuations folded in)."""
     msg = Message()
-    fields: list[tuple[str, str]] = getattr(msg, "_headers")  # compat32 stores (name, value)
+    fields: list[tuple[str, str]] = vars(msg)["_headers"]  # compat32 stores (name, value)
     name, value = "", ""
     for line in lines:
         if line[:1] in (" ", "\t") and name:
