@@ -2,7 +2,8 @@
 
 Usage: python bench/ndr_speed.py [FOLDER] [--rounds N] [--no-sisimai]
 
-Both decoders get the same files, read into memory first, and decode them ``rounds`` times
+Both decoders get the same files, read into memory first, decode them once untimed (warm-up:
+imports, regex compilation, Sisimai's lazily loaded modules), then ``rounds`` times
 in one process (Python: ``decode_bytes`` = compat32 MIME parse + format dispatch + reason
 classification; Sisimai: ``Sisimai->make(\\$text)`` through ``bench/sisimai_driver.pl``).
 Prints emails/s for both and the ratio (target: ndrtrack ≥ 2× Sisimai), by wall clock and by
