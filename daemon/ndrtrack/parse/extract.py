@@ -79,7 +79,15 @@ def _identity_bytes(part: Message) -> bytes | None:
 
 
 def decoded_payload(part: Message) -> str:
-    """The text of a non-multipart part, transfer-decoded and charset-decoded leniently."""
+    """The text of a non-multipart part, transfer-decoded and charset-decoded leniently;
+    decoded once and kept on the part (formats, the DSN reader and detectors all ask)."""
+    text = recall(part, "decoded")
+    if text is None:
+        text = remember(part, "decoded", _decoded_payload(part))
+    return text  # type: ignore[no-any-return]
+
+
+def _decoded_payload(part: Message) -> str:
     raw: Any = _identity_bytes(part)
     if raw is None:
         try:
@@ -146,7 +154,15 @@ def typed_parts(msg: Message) -> list[tuple[Message, str]]:
 
 
 def text_parts(msg: Message, *, html: bool = True) -> list[str]:
-    """Texts of the message's own text parts (see :func:`typed_parts`)."""
+    """Texts of the message's own text parts (see :func:`typed_parts`), kept on the message."""
+    key = "texts_html" if html else "texts_plain"
+    cached = recall(msg, key)
+    if cached is None:
+        cached = remember(msg, key, _text_parts(msg, html))
+    return list(cached)
+
+
+def _text_parts(msg: Message, html: bool) -> list[str]:
     found: list[str] = []
     for part, ctype in typed_parts(msg):
         if isinstance(getattr(part, "_payload", None), list):
