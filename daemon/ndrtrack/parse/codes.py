@@ -127,15 +127,41 @@ def _provider_matches(entry: _Entry, text: str, status: str, mta: str) -> bool:
     return not entry.any_of or any(w in text for w in entry.any_of)
 
 
+@lru_cache(maxsize=1)
+def _provider_gate() -> tuple[tuple[_Entry, ...], tuple[tuple[str, frozenset[int]], ...],
+                              frozenset[int]]:
+    """(entries, [(word, entries it may open)], entries with no word): an entry can match
+    only if its first ``all`` word, or one of its ``any`` words, occurs in the text."""
+    entries: tuple[_Entry, ...] = knowledge()["providers"]
+    owners: dict[str, set[int]] = {}
+    wordless: set[int] = set()
+    for index, entry in enumerate(entries):
+        keys = entry.all_of[:1] if entry.all_of else entry.any_of
+        if not keys:
+            wordless.add(index)
+        for word in keys:
+            owners.setdefault(word, set()).add(index)
+    gate = tuple((word, frozenset(found)) for word, found in owners.items())
+    return entries, gate, frozenset(wordless)
+
+
 def provider_entry(diagnostic: str, status: str = "", remote_mta: str = "") -> _Entry | None:
-    """The first provider/block-list entry named by the diagnostic, if any."""
+    """The first provider/block-list entry named by the diagnostic, if any.
+
+    Each distinct word of the table is looked for once, and only the entries it opens are
+    tested in table order (instead of every entry's word lists for every explanation)."""
     text = diagnostic[:MAX_DIAGNOSTIC].casefold()
     if not text:
         return None
+    entries, gate, wordless = _provider_gate()
+    opened = set(wordless)
+    for word, owners in gate:
+        if word in text:
+            opened |= owners
     mta = remote_mta.casefold().rstrip(".")
-    for entry in knowledge()["providers"]:
-        if _provider_matches(entry, text, status, mta):
-            return entry
+    for index in sorted(opened):
+        if _provider_matches(entries[index], text, status, mta):
+            return entries[index]
     return None
 
 
