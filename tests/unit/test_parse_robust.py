@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from ndrtrack.model import MessageKind
 from ndrtrack.parse.api import ParseResult, parse_bytes, result_to_json, to_records
 from ndrtrack.parse.forward_text import find_forward
+from ndrtrack.parse.gate import GateTable, gate_open
 from ndrtrack.parse.mime import CTYPE_ATTR, MAX_LEAF, boundary_of, parse_message, truncations
 
 SETTINGS = settings(max_examples=120, deadline=None,
@@ -303,3 +304,15 @@ def test_boundary_of_agrees_with_get_boundary(tokens: list[str]) -> None:
             return type(exc)
 
     assert outcome(boundary_of) == outcome(Message.get_boundary)
+
+
+WORDS = ["mailer-daemon@", "daemon", "user unknown", "unknown", "spamhaus", "5.7.1", "x"]
+
+
+@SETTINGS
+@given(st.lists(st.lists(st.sampled_from(WORDS), max_size=3).map(tuple), max_size=12),
+       st.lists(st.sampled_from([*WORDS, " ", "y", "5.7."]), max_size=10).map("".join))
+def test_gate_table_opens_what_each_gate_opens(gates: list[tuple[str, ...]], text: str) -> None:
+    """GateTable (hints, provider codes) = every rule's own gate, in rule order."""
+    expected = [i for i, literals in enumerate(gates) if gate_open(literals, text)]
+    assert GateTable(gates).opened(text) == expected

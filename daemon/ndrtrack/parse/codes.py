@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from ndrtrack.model import Actor
+from ndrtrack.parse.gate import GateTable
 
 ACTOR_WORDS = {
     Actor.SENDER: "the sender",
@@ -128,21 +129,11 @@ def _provider_matches(entry: _Entry, text: str, status: str, mta: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _provider_gate() -> tuple[tuple[_Entry, ...], tuple[tuple[str, frozenset[int]], ...],
-                              frozenset[int]]:
-    """(entries, [(word, entries it may open)], entries with no word): an entry can match
-    only if its first ``all`` word, or one of its ``any`` words, occurs in the text."""
+def _provider_gate() -> tuple[tuple[_Entry, ...], GateTable]:
+    """The provider entries and their gates: an entry can match only if its first ``all``
+    word, or one of its ``any`` words, occurs in the text."""
     entries: tuple[_Entry, ...] = knowledge()["providers"]
-    owners: dict[str, set[int]] = {}
-    wordless: set[int] = set()
-    for index, entry in enumerate(entries):
-        keys = entry.all_of[:1] if entry.all_of else entry.any_of
-        if not keys:
-            wordless.add(index)
-        for word in keys:
-            owners.setdefault(word, set()).add(index)
-    gate = tuple((word, frozenset(found)) for word, found in owners.items())
-    return entries, gate, frozenset(wordless)
+    return entries, GateTable([e.all_of[:1] if e.all_of else e.any_of for e in entries])
 
 
 def provider_entry(diagnostic: str, status: str = "", remote_mta: str = "") -> _Entry | None:
@@ -153,13 +144,9 @@ def provider_entry(diagnostic: str, status: str = "", remote_mta: str = "") -> _
     text = diagnostic[:MAX_DIAGNOSTIC].casefold()
     if not text:
         return None
-    entries, gate, wordless = _provider_gate()
-    opened = set(wordless)
-    for word, owners in gate:
-        if word in text:
-            opened |= owners
+    entries, gates = _provider_gate()
     mta = remote_mta.casefold().rstrip(".")
-    for index in sorted(opened):
+    for index in gates.opened(text):
         if _provider_matches(entries[index], text, status, mta):
             return entries[index]
     return None

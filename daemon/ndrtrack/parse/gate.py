@@ -137,3 +137,35 @@ class Gated:
         if not gate_open(self.literals, lowered_text):
             return None
         return self.pattern.search(text)
+
+
+class GateTable:
+    """Gates of many rules checked together: each distinct literal is looked for once.
+
+    For an ordered rule list (first match wins) where many rules share literals — format
+    hints all say "mailer-daemon@", provider codes and reason phrases repeat words — testing
+    each rule's gate separately repeats the same substring searches.  ``opened(text)`` gives
+    the indices of the rules whose gate is open (rules without literals always are), in
+    rule order; the caller then runs only those rules' regexes.
+    """
+
+    __slots__ = ("_always", "_literals")
+
+    def __init__(self, gates: list[tuple[str, ...]] | tuple[tuple[str, ...], ...]) -> None:
+        owners: dict[str, set[int]] = {}
+        always: set[int] = set()
+        for index, literals in enumerate(gates):
+            if not literals:
+                always.add(index)
+            for literal in literals:
+                owners.setdefault(literal, set()).add(index)
+        self._always = frozenset(always)
+        self._literals = tuple((lit, frozenset(found)) for lit, found in owners.items())
+
+    def opened(self, lowered_text: str) -> list[int]:
+        """Indices (ascending) of the rules whose gate lets ``lowered_text`` through."""
+        found = set(self._always)
+        for literal, owners in self._literals:
+            if literal in lowered_text:
+                found |= owners
+        return sorted(found)

@@ -13,7 +13,7 @@ import pkgutil
 from email.message import Message
 
 from ndrtrack.parse.formats._base import Format, head
-from ndrtrack.parse.gate import Gated
+from ndrtrack.parse.gate import Gated, GateTable
 
 
 def _discover() -> tuple[Format, ...]:
@@ -37,29 +37,14 @@ _HINTS: tuple[tuple[Format, Gated], ...] = tuple(
 )
 
 
-def _gate_table() -> tuple[tuple[tuple[str, frozenset[int]], ...], frozenset[int]]:
-    """Every hint's gate literals with the hints they open, and the hints with no gate."""
-    owners: dict[str, set[int]] = {}
-    for index, (_fmt, gated) in enumerate(_HINTS):
-        for literal in gated.literals:
-            owners.setdefault(literal, set()).add(index)
-    ungated = frozenset(i for i, (_fmt, gated) in enumerate(_HINTS) if not gated.literals)
-    return tuple((lit, frozenset(idx)) for lit, idx in owners.items()), ungated
-
-
-# Each distinct literal is looked for once per message (many hints share "mailer-daemon@"),
-# and only the hints it opens run their regex.
-_GATE_LITERALS, _UNGATED = _gate_table()
+# Each distinct hint literal is looked for once per message (many hints share
+# "mailer-daemon@"), and only the hints it opens run their regex.
+_HINT_GATES = GateTable([gated.literals for _fmt, gated in _HINTS])
 
 
 def candidates(msg: Message) -> list[Format]:
     """Every registered format, the ones hinted by From/Subject first."""
     text = head(msg)
-    low = text.lower()
-    opened = set(_UNGATED)
-    for literal, owners in _GATE_LITERALS:
-        if literal in low:
-            opened |= owners
-    hinted = [f for i, (f, gated) in enumerate(_HINTS)
-              if i in opened and gated.pattern.search(text)]
+    hinted = [_HINTS[i][0] for i in _HINT_GATES.opened(text.lower())
+              if _HINTS[i][1].pattern.search(text)]
     return hinted + [f for f in REGISTRY if f not in hinted]
