@@ -147,6 +147,11 @@ class GateTable:
     each rule's gate separately repeats the same substring searches.  ``opened(text)`` gives
     the indices of the rules whose gate is open (rules without literals always are), in
     rule order; the caller then runs only those rules' regexes.
+
+    It pays when most rules are looked at anyway: every format hint is tested, and most
+    diagnostics name no provider code (0.045 → 0.022 ms per message).  For a list whose
+    first rules usually match (reasons.TEXT_RULES) the per-rule gates, which stop at the
+    first match, are faster (0.030 vs 0.038 ms per message): keep those.
     """
 
     __slots__ = ("_always", "_literals")
