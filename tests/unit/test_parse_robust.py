@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 from ndrtrack.model import MessageKind
 from ndrtrack.parse.api import ParseResult, parse_bytes, result_to_json, to_records
+from ndrtrack.parse.formats import REGISTRY
 from ndrtrack.parse.forward_text import find_forward
-from ndrtrack.parse.gate import GateTable, gate_open
+from ndrtrack.parse.gate import Gated, GateTable, gate_open
 from ndrtrack.parse.mime import CTYPE_ATTR, MAX_LEAF, boundary_of, parse_message, truncations
 
 SETTINGS = settings(max_examples=120, deadline=None,
@@ -316,3 +317,16 @@ def test_gate_table_opens_what_each_gate_opens(gates: list[tuple[str, ...]], tex
     """GateTable (hints, provider codes) = every rule's own gate, in rule order."""
     expected = [i for i, literals in enumerate(gates) if gate_open(literals, text)]
     assert GateTable(gates).opened(text) == expected
+
+
+@SETTINGS
+@given(st.text(alphabet="abcXYZ-@.:[] \n5", max_size=40))
+def test_folded_patterns_answer_as_the_originals(text: str) -> None:
+    """Gated.found (the folded twin on lowercased ASCII) = Gated.search, for every hint and
+    signature of every registered format."""
+    low = text.lower()
+    for fmt in REGISTRY:
+        for pattern in (fmt.hints, getattr(fmt, "signature", None)):
+            if pattern is not None:
+                gated = Gated(pattern)
+                assert gated.found(text, low) == (gated.search(text, low) is not None)

@@ -32,7 +32,6 @@ _CHARSET = re.compile(r"charset\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s;]+)", re.I)
 _TAGS = re.compile(r"<[^>]{0,2000}>")
 _ENTITY = {"&lt;": "<", "&gt;": ">", "&amp;": "&", "&nbsp;": " ", "&quot;": '"'}
 _ENTITIES = re.compile("|".join(_ENTITY))
-_SPACES = re.compile(r"[ \t]+")
 # Both run on lowercased text, each keyword's first letter leading and ``\b`` written as a
 # look-behind after it: then the engine scans for those letters (a charset prefix) instead
 # of trying every alternative at every offset of the text, as it does with re.I and ``\b``.
@@ -241,7 +240,7 @@ def clean_address(value: str) -> str:
 
 def squeeze(text: str) -> str:
     """Collapse runs of whitespace: diagnostics are compared and displayed on one line."""
-    return _SPACES.sub(" ", " ".join(text.split())).strip()
+    return " ".join(text.split())  # no blank runs, no leading/trailing blanks are left
 
 
 def smtp_command(text: str) -> str:

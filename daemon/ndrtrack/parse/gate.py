@@ -121,10 +121,30 @@ def gate_open(literals: tuple[str, ...], lowered_text: str) -> bool:
     return False
 
 
+_NOT_FOLDABLE = re.compile(r"\\[uUxN0-7]|\[[^\]]*[A-Z]|\(\?P")
+
+
+def folded(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """A case-sensitive twin of an IGNORECASE pattern, for lowercased ASCII text.
+
+    On ASCII text, re.I matching equals matching the lowercased pattern against the
+    lowercased text, and a case-sensitive alternation of literals lets the engine scan for
+    their first letters.  None when that is not evidently true: verbose patterns, escapes
+    that name characters, upper case inside a class ([A-z] spans punctuation), named groups."""
+    if not pattern.flags & re.IGNORECASE or pattern.flags & re.VERBOSE:
+        return None
+    if _NOT_FOLDABLE.search(pattern.pattern):
+        return None
+    try:
+        return re.compile(lowered(pattern.pattern), pattern.flags & ~re.IGNORECASE)
+    except re.error:
+        return None
+
+
 class Gated:
     """A compiled pattern and its gate; ``search`` takes the text and its lowercased form."""
 
-    __slots__ = ("pattern", "literals")
+    __slots__ = ("pattern", "literals", "folded")
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
@@ -132,11 +152,20 @@ class Gated:
         self.literals = (
             () if verbose else tuple(dict.fromkeys(gate_literals(lowered(pattern.pattern))))
         )
+        self.folded = folded(pattern)
 
     def search(self, text: str, lowered_text: str) -> re.Match[str] | None:
         if not gate_open(self.literals, lowered_text):
             return None
         return self.pattern.search(text)
+
+    def found(self, text: str, lowered_text: str) -> bool:
+        """Whether ``search`` would match, through the folded twin when the text is ASCII."""
+        if not gate_open(self.literals, lowered_text):
+            return False
+        if self.folded is not None and lowered_text.isascii():
+            return self.folded.search(lowered_text) is not None
+        return self.pattern.search(text) is not None
 
 
 class GateTable:

@@ -102,7 +102,7 @@ def parse_date(value: str | None) -> datetime | None:
     """An RFC 5322 date, or None when absent or unreadable."""
     if not value:
         return None
-    fast = _RFC5322_DATE.search(value)
+    fast = _RFC5322_DATE.match(value)  # anchored at the start anyway
     if fast is not None:
         day, month, year, hour, minute, second, sign, zone_h, zone_m = fast.groups()
         try:

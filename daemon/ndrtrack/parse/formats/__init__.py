@@ -45,6 +45,6 @@ _HINT_GATES = GateTable([gated.literals for _fmt, gated in _HINTS])
 def candidates(msg: Message) -> list[Format]:
     """Every registered format, the ones hinted by From/Subject first."""
     text = head(msg)
-    hinted = [_HINTS[i][0] for i in _HINT_GATES.opened(text.lower())
-              if _HINTS[i][1].pattern.search(text)]
+    low = text.lower()
+    hinted = [_HINTS[i][0] for i in _HINT_GATES.opened(low) if _HINTS[i][1].found(text, low)]
     return hinted + [f for f in REGISTRY if f not in hinted]

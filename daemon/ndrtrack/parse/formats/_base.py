@@ -82,7 +82,7 @@ def signature_in(pattern: re.Pattern[str], msg: Message, limit: int) -> bool:
     if lowered is None:
         lowered = body[:_PREFIX].lower()
         remember(msg, _LOWER_ATTR, lowered)
-    return gated.search(body[:limit], lowered[:limit]) is not None
+    return gated.found(body[:limit], lowered[:limit])
 
 
 class Format:
