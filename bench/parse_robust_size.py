@@ -1,11 +1,12 @@
 """Time and peak memory of ``parse_bytes`` on 20 MB messages (the issue's robustness target:
 under a second and under 200 MB peak RSS).
 
-Three shapes, each built here (no data files): a forward with a 20 MB base64 attachment, a
-20 MB plain-text body (inline-forward scanning must stay bounded), and a forwarded DSN whose
-returned original carries a 20 MB attachment.  Baseline in the same run: the bare
-``BytesParser(policy=compat32)`` parse of the same bytes (what ``parse_bytes`` used before it
-had its own MIME parser, ``parse/mime.py``, which cuts leaf bodies over 2 MB).
+Four shapes, each built here (no data files): a forward with a 20 MB base64 attachment, a
+20 MB plain-text body (inline-forward scanning must stay bounded), a forwarded DSN whose
+returned original carries a 20 MB attachment, and 20 MB of Received lines (a mail loop).
+Baseline in the same run: the bare ``BytesParser(policy=compat32)`` parse of the same bytes
+(what ``parse_bytes`` used before it had its own MIME parser, ``parse/mime.py``, which cuts
+leaf bodies over 2 MB and header blocks over 1 MB).
 
 Usage: ``python bench/parse_robust_size.py [MB]``; each shape runs in a fresh subprocess so
 the peak RSS is that shape's own (the message is built here and read from a file there,
@@ -37,6 +38,10 @@ def build(shape: str, megabytes: int) -> bytes:
     head = b"From: a@b.org\nSubject: Fwd\nContent-Type: multipart/mixed; boundary=Z\n\n"
     if shape == "attachment":
         return head + b"--Z\nContent-Type: text/plain\n\nsee attached\n" + attachment
+    if shape == "headers":  # a mail loop's Received lines
+        hop = b"Received: from a.example by b.example; Thu, 1 Jan 2026 00:00:00 +0000\n"
+        return b"From: a@b.org\nSubject: loop\n" + hop * (megabytes * 1024 * 1024 // len(hop)) + (
+            b"\nbody\n")
     if shape == "text":
         return b"From: a@b.org\nSubject: Fwd\n\n" + b"Some forwarded text, line after line.\n" * (
             megabytes * 1024 * 1024 // 38)
@@ -91,7 +96,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(measure(argv[2], argv[3], argv[4])))
         return 0
     megabytes = int(argv[1]) if len(argv) > 1 else 20
-    for shape in ("attachment", "text", "forwarded-dsn"):
+    for shape in ("attachment", "text", "forwarded-dsn", "headers"):
         with tempfile.NamedTemporaryFile(suffix=".eml") as handle:
             handle.write(build(shape, megabytes))
             handle.flush()

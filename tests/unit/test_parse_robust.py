@@ -26,7 +26,14 @@ from ndrtrack.parse.api import ParseResult, parse_bytes, result_to_json, to_reco
 from ndrtrack.parse.formats import REGISTRY
 from ndrtrack.parse.forward_text import find_forward
 from ndrtrack.parse.gate import Gated, GateTable, gate_open
-from ndrtrack.parse.mime import CTYPE_ATTR, MAX_LEAF, boundary_of, parse_message, truncations
+from ndrtrack.parse.mime import (
+    CTYPE_ATTR,
+    MAX_HEADER_BLOCK,
+    MAX_LEAF,
+    boundary_of,
+    parse_message,
+    truncations,
+)
 
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -330,3 +337,14 @@ def test_folded_patterns_answer_as_the_originals(text: str) -> None:
             if pattern is not None:
                 gated = Gated(pattern)
                 assert gated.found(text, low) == (gated.search(text, low) is not None)
+
+
+def test_megabytes_of_header_lines_are_cut_and_said_so() -> None:
+    hop = b"Received: from a.example by b.example; Thu, 1 Jan 2026 00:00:00 +0000\n"
+    raw = b"From: a@b.org\nSubject: loop\n" + hop * 40_000 + b"To: c@d.org\n\nthe body\n"
+    msg = parse_message(raw)
+    assert msg["Subject"] == "loop" and msg.get_payload() == "the body\n"
+    assert msg["To"] is None  # beyond the cut
+    assert len(msg.get_all("Received")) < MAX_HEADER_BLOCK // len(hop) + 1
+    assert truncations(msg)[0].startswith("header block cut at ")
+    assert any(e.startswith("mime: header block cut") for e in parse_bytes(raw).errors)

@@ -14,7 +14,8 @@ Defects are not recorded: nothing downstream reads them.
 
 It also bounds memory: the whole message is never decoded to one ``str``, and a leaf body
 longer than ``max_leaf`` bytes is cut at a line end (an NDR's meaning never lives in the
-20th MB of an attachment); each cut is noted in :data:`TRUNCATED_ATTR` on the root message.
+20th MB of an attachment), and so is a header block over ``MAX_HEADER_BLOCK`` (a loop's
+thousands of Received lines); each cut is noted in :data:`TRUNCATED_ATTR` on the root message.
 Outlook containers (TNEF, ``.msg``) are kept whole — they cannot be read from a prefix.
 """
 
@@ -25,6 +26,7 @@ from email.message import Message
 from typing import Any
 
 MAX_LEAF = 2 << 20  # a leaf body longer than this (bytes) is cut
+MAX_HEADER_BLOCK = 1 << 20  # header lines beyond this many bytes of a block are dropped
 MAX_DEPTH = 200  # nesting beyond this is kept as text (the stdlib recurses to ~1000 and dies)
 TRUNCATED_ATTR = "_ndrtrack_truncated"
 CTYPE_ATTR = "_ndrtrack_ctype"  # get_content_type() as parsed (readers: extract.typed_parts)
@@ -243,6 +245,10 @@ class _Parser:
             body += 2 if raw.startswith(b"\r\n", block_end) else 1
         if block_end == start:
             return body, ""
+        if block_end - start > MAX_HEADER_BLOCK:  # megabytes of header lines: keep the top
+            kept = raw.rfind(b"\n", start, start + MAX_HEADER_BLOCK) + 1 or block_end
+            self.cuts.append(f"header block cut at {kept - start} of {block_end - start} bytes")
+            block_end = kept
         text = _text(raw, start, block_end)
         if _plain_fields(text):
             fields = _FIELD.findall(text)
