@@ -200,6 +200,7 @@ def shape(msg: Message) -> tuple:
     headers = list(msg._headers)  # noqa: SLF001
     names = [name for name, _ in headers] + ["CONTENT-TYPE", "x-absent"]
     answers = [(type(msg.get(n)).__name__, str(msg.get(n))) for n in names]
+    answers += [(type(v).__name__, k, str(v)) for k, v in msg.items()]
     ctype = vars(msg).get(CTYPE_ATTR, msg.get_content_type())
     return (msg.get_unixfrom(), headers, msg.get_default_type(), msg.preamble, msg.epilogue,
             answers, ctype, inner)

@@ -79,6 +79,12 @@ class ParsedMessage(Message):
             return value  # what compat32.header_fetch_parse returns for it
         return self.policy.header_fetch_parse(key, value)
 
+    def items(self) -> list[tuple[str, Any]]:
+        """``Message.items`` with ASCII values passed through as compat32 would."""
+        fetch = self.policy.header_fetch_parse
+        return [(key, value if value.__class__ is str and value.isascii() else fetch(key, value))
+                for key, value in vars(self)["_headers"]]
+
 
 def content_type(msg: Message) -> str:
     """``msg.get_content_type()`` without its extra calls (asked once per parsed part)."""
