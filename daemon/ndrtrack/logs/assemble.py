@@ -88,12 +88,14 @@ class _Session:
     last_at: float = 0.0
 
 
-def compact(ev: Any, epoch: float) -> str:
-    """The stored form of one event: enough to parse it again for a timeline."""
+def compact(ev: Any, epoch: float, stamp: str = "") -> str:
+    """The stored form of one event: enough to parse it again for a timeline.
+
+    ``stamp`` is ``repr(epoch)`` when the caller has it (the assembler keeps it per second)."""
     text = ev.text
     if "\n" in text or "\t" in text:
         text = text.replace("\n", " ").replace("\t", " ")
-    return f"{epoch!r}\t{ev.program}\t{text}"
+    return f"{stamp or repr(epoch)}\t{ev.program}\t{text}"
 
 
 class Assembler:
@@ -107,6 +109,7 @@ class Assembler:
         self._now = 0.0
         self._last_dt: datetime | None = None
         self._last_epoch = 0.0
+        self._last_stamp = ""
 
     def __len__(self) -> int:
         return len(self._open)
@@ -118,9 +121,10 @@ class Assembler:
             epoch = self._last_epoch
         else:
             epoch = self._last_epoch = at.timestamp()
+            self._last_stamp = repr(epoch)
             self._last_dt = at
-        if epoch > self._now:
-            self._now = epoch
+            if epoch > self._now:
+                self._now = epoch
         qid = ev.queue_id
         if ev.session_id:
             qid = self._session(ev, qid, epoch)
@@ -142,7 +146,7 @@ class Assembler:
                 chunk.seen_start = True
             self._open[key] = chunk
         self._dirty[key] = chunk
-        _apply(chunk, ev, epoch)
+        _apply(chunk, ev, epoch, self._last_stamp)
 
     def _session(self, ev: Any, qid: str, epoch: float) -> str:
         skey = (ev.host, ev.session_id)
@@ -229,9 +233,9 @@ def _summarised(chunk: TraceChunk) -> TraceChunk:
     return chunk
 
 
-def _apply(chunk: TraceChunk, ev: Any, epoch: float) -> None:
+def _apply(chunk: TraceChunk, ev: Any, epoch: float, stamp: str = "") -> None:
     """Fold one event into a chunk (the per-kind rules live in the small tables above)."""
-    chunk.events.append(compact(ev, epoch))
+    chunk.events.append(compact(ev, epoch, stamp))
     chunk.nevents += 1
     if epoch > chunk.last_at:
         chunk.last_at = epoch

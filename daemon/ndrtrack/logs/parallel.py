@@ -72,17 +72,23 @@ def parse_block(block: Block) -> tuple[PackedTraces, Counter[tuple[str, str, str
     with open(block.path, "rb") as f:
         f.seek(block.start)
         data = f.read(block.end - block.start)
-    lines = data.split(b"\n")
+    text = data.decode("utf-8", "replace")  # ("\n" never occurs inside a UTF-8 sequence)
+    lines = text.split("\n")
     if lines and not lines[-1]:
         lines.pop()
-    events: Counter[str] = Counter()
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
     feed = assembler.feed
-    for raw in lines:
-        ev = reader(raw.decode("utf-8", "replace").rstrip("\r"))
+    for line in lines:
+        ev = reader(line)
         if ev is not None:
             feed(ev)
-            events[ev.mta] += 1
-    return pack_traces(assembler.drain(final=True)), reader.totals(), len(lines), events
+    counts = reader.totals()
+    events: Counter[str] = Counter()  # every line read as an event was fed
+    for (mta, _program, result), n in counts.items():
+        if result == "parsed":
+            events[mta] += n
+    return pack_traces(assembler.drain(final=True)), counts, len(lines), events
 
 
 def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fmt: str,
