@@ -60,12 +60,12 @@ def blocks(path: str, start: int, size: int, block_bytes: int = BLOCK_BYTES) -> 
             yield position
 
 
-def parse_block(block: Block) -> tuple[PackedTraces, Counter[tuple[str, str, str]], int,
-                                       Counter[str]]:
+def parse_block(block: Block) -> tuple[tuple[bytes, list[Any]], Counter[tuple[str, str, str]],
+                                       int, Counter[str]]:
     """Worker: (packed chunks, line counts, lines, events by MTA) of one block.
 
-    The chunks go back packed as plain row tuples: unpickling assembled chunk objects cost
-    the parent (the one writer, so the import's pace) more than writing them."""
+    The chunks go back packed as plain row tuples in a marshal blob: unpickling assembled
+    chunk objects cost the parent (the one writer) more than writing them."""
     reader = LineReader(clock=Clock(block.timezone, datetime.fromtimestamp(block.reference, UTC)),
                         fmt=block.fmt, host=block.host, source=block.path)
     assembler = Assembler()
@@ -88,7 +88,7 @@ def parse_block(block: Block) -> tuple[PackedTraces, Counter[tuple[str, str, str
     for (mta, _program, result), n in counts.items():
         if result == "parsed":
             events[mta] += n
-    return pack_traces(assembler.drain(final=True)), counts, len(lines), events
+    return pack_traces(assembler.drain(final=True)).dumps(), counts, len(lines), events
 
 
 def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fmt: str,
@@ -108,8 +108,7 @@ def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fm
                                                                                strict=True))
     lines = traces = 0
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_lower_priority) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[tuple[Block, Future[Any]]] = deque()
         for job in jobs:
             pending.append((job, pool.submit(parse_block, job)))
@@ -122,18 +121,11 @@ def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fm
     return lines, traces
 
 
-def _lower_priority() -> None:
-    """Workers yield to the parent: it writes every block in order, so it is the pace."""
-    try:
-        os.nice(5)
-    except OSError:
-        pass
-
-
 def _write(store: Store, fingerprint: str, job: Block, future: Future[Any], lines: int,
            traces: int) -> tuple[int, int]:
-    chunks, counts, n_lines, n_events = future.result()
-    written = store.add_traces(chunks, checkpoint=(fingerprint, job.end, job.path))
+    packed, counts, n_lines, n_events = future.result()
+    rows: Any = PackedTraces.loads(*packed)  # (SqliteStore's add_traces takes them as is)
+    written = store.add_traces(rows, checkpoint=(fingerprint, job.end, job.path))
     for (mta, program, result), n in counts.items():
         LOG_LINES.labels(mta or "none", program or "none", result).inc(n)
     for mta, n in n_events.items():
