@@ -8,24 +8,16 @@ is read with the format its source declares or that its first lines reveal (``sn
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from datetime import datetime
 
 from ndrtrack.logs.formats._base import LogFormat
 from ndrtrack.logs.syslog import Envelope
 from ndrtrack.model import LogEvent
+from ndrtrack.plugins import discover
 
 
 def _discover() -> tuple[LogFormat, ...]:
-    found: list[LogFormat] = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        fmt = getattr(module, "FORMAT", None)
-        if isinstance(fmt, LogFormat):
-            found.append(fmt)
+    found = discover(__name__, __path__, LogFormat)
     return tuple(sorted(found, key=lambda f: f.name))
 
 

@@ -8,23 +8,15 @@ whose ``detect`` and ``parse`` both succeed wins (answers are never merged).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from email.message import Message
 
 from ndrtrack.parse.formats._base import Format, head
 from ndrtrack.parse.gate import Gated, GateTable
+from ndrtrack.plugins import discover
 
 
 def _discover() -> tuple[Format, ...]:
-    found: list[Format] = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        fmt = getattr(module, "FORMAT", None)
-        if isinstance(fmt, Format):
-            found.append(fmt)
+    found = discover(__name__, __path__, Format)
     return tuple(sorted(found, key=lambda f: (f.order, f.name)))
 
 
