@@ -197,14 +197,19 @@ async def _ip(expander: _Expander, domain: str, term: Term, path: tuple[str, ...
     return await _networks(expander, term, path, order)
 
 
+def _template(expander: _Expander, term: Term, step: tuple[str, ...],
+              order: tuple[int, ...], note: str) -> SpfTerm:
+    """A term whose macros need the message's values: kept as a template, not expanded."""
+    expander.allow(order, "template", term.value, term.qualifier, step)
+    return SpfTerm(term.text, term.name, term.qualifier, term.value, True, note=note)
+
+
 async def _a(expander: _Expander, domain: str, term: Term, path: tuple[str, ...],
              ancestors: frozenset[str], order: tuple[int, ...]) -> SpfTerm:
     host = expander.target(domain, term)
     step = (*path, term.text)
     if host is None:
-        expander.allow(order, "template", term.value, term.qualifier, step)
-        return SpfTerm(term.text, term.name, term.qualifier, term.value, True,
-                       note="macro needs the message's values")
+        return _template(expander, term, step, order, "macro needs the message's values")
     expander.allow(order, "host", host, term.qualifier, step)
     addresses, lookups = await expander.evidence.addresses(host)
     for address in addresses:
@@ -218,9 +223,7 @@ async def _mx(expander: _Expander, domain: str, term: Term, path: tuple[str, ...
     target = expander.target(domain, term)
     step = (*path, term.text)
     if target is None:
-        expander.allow(order, "template", term.value, term.qualifier, step)
-        return SpfTerm(term.text, term.name, term.qualifier, term.value, True,
-                       note="macro needs the message's values")
+        return _template(expander, term, step, order, "macro needs the message's values")
     lookup = await expander.evidence.ask(target, "MX")
     hosts = [answer.split()[-1].rstrip(".").lower() for answer in lookup.answers]
     hosts = [h for h in hosts if h]  # a null MX names "." — no host
@@ -251,9 +254,8 @@ async def _exists(expander: _Expander, domain: str, term: Term, path: tuple[str,
     target = expander.target(domain, term)
     step = (*path, term.text)
     if target is None:
-        expander.allow(order, "template", term.value, term.qualifier, step)
-        return SpfTerm(term.text, term.name, term.qualifier, term.value, True,
-                       note="matches when the expanded name has an A record")
+        return _template(expander, term, step, order,
+                         "matches when the expanded name has an A record")
     lookup = await expander.evidence.ask(target, "A")
     if lookup.answers:
         expander.allow(order, "exists", target, term.qualifier, step)
@@ -266,9 +268,7 @@ async def _include(expander: _Expander, domain: str, term: Term, path: tuple[str
     target = expander.target(domain, term)
     step = (*path, term.text)
     if target is None:
-        expander.allow(order, "template", term.value, term.qualifier, step)
-        return SpfTerm(term.text, term.name, term.qualifier, term.value, True,
-                       note="macro needs the message's values")
+        return _template(expander, term, step, order, "macro needs the message's values")
     if target in ancestors:
         child = SpfNode(target, term.text, "loop",
                         problems=(f"{' → '.join(step)}: loop back to {target} (permerror)",))
