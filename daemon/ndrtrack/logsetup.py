@@ -58,7 +58,7 @@ class JsonFormatter(logging.Formatter):
 class _Listener(logging.handlers.QueueListener):
     def enqueue_sentinel(self) -> None:
         """Wait for room: a full queue at stop or SIGHUP must not raise (the base class would)."""
-        self.queue.put(self._sentinel)
+        self.queue.put(self._sentinel)  # type: ignore[attr-defined]  # typeshed lacks both
 
 
 class _DroppingQueueHandler(logging.handlers.QueueHandler):

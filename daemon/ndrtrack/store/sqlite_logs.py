@@ -198,7 +198,10 @@ class SqliteLogIndex:
     """Mixin for ``SqliteStore``: ``add_events``, ``add_traces``, ``search``, ``purge``."""
 
     lock: Any
-    conn: sqlite3.Connection
+
+    @property
+    def conn(self) -> sqlite3.Connection:  # provided by SqliteStore
+        raise NotImplementedError
 
     def transaction(self) -> Any:  # provided by SqliteStore
         raise NotImplementedError
