@@ -134,6 +134,18 @@ class Daemon:
             capture_output=True, check=True, cwd=self.root, timeout=30)
         return [json.loads(line) for line in out.stdout.decode().splitlines() if line.strip()]
 
+    def entry_file(self, entry_id: str, name: str, timeout: float = 10.0) -> bytes:
+        """One file of a spool entry, wherever the runner has moved the entry meanwhile."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for state in ("new", "processing", "done", "shunt"):
+                try:
+                    return (self.spool / state / entry_id / name).read_bytes()
+                except FileNotFoundError:
+                    continue  # moved between two states while we looked
+            time.sleep(0.02)
+        raise AssertionError(f"spool entry {entry_id} has no {name}")
+
     def entries(self, state: str) -> list[str]:
         directory = self.spool / state
         return sorted(os.listdir(directory)) if directory.exists() else []

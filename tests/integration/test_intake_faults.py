@@ -67,6 +67,7 @@ def test_full_spool_answers_451_and_leaves_no_partial_entry(tmp_path: Path, tmpf
                 assert text.startswith(b"4.3.0"), text
                 assert b"Errno" not in text and b"No space" not in text  # no internals leaked
         accepted = sum(1 for code in codes if code == 250)
+        d.wait_processed()  # no entry between two states while we count
         assert len(complete_entries(d)) == accepted
         assert d.entries("tmp") == []
         assert d.alive() and d.http_get("/healthz")[0] == 200

@@ -87,10 +87,8 @@ def test_accepted_message_is_queued_durably_and_becomes_a_case(daemon: Daemon) -
     assert code == 250
     sid = spool_id(reply)
     # 250 was sent only after the entry was complete in new/ (or already taken further)
-    entry = next(daemon.spool / s / sid for s in ("new", "processing", "done")
-                 if (daemon.spool / s / sid).exists())
-    assert (entry / "message.eml").read_bytes() == data
-    envelope = json.loads((entry / "envelope.json").read_text())
+    assert daemon.entry_file(sid, "message.eml") == data
+    envelope = json.loads(daemon.entry_file(sid, "envelope.json"))
     assert envelope["mail_from"] == "sender@client.test"
     assert envelope["rcpt_tos"] == [INTAKE]
     assert envelope["helo"] == "client.test" and envelope["peer"] == "127.0.0.1"
@@ -199,9 +197,7 @@ def test_starttls(daemon: Daemon) -> None:
         code, reply = client.data(message(message_id="<tls@client.test>"))
     assert code == 250
     sid = spool_id(reply)
-    entry = next(daemon.spool / s / sid for s in ("new", "processing", "done")
-                 if (daemon.spool / s / sid).exists())
-    assert json.loads((entry / "envelope.json").read_text())["tls"] is True
+    assert json.loads(daemon.entry_file(sid, "envelope.json"))["tls"] is True
 
 
 def lmtp_exchange(port: int, lines: list[bytes], replies_after: list[int]) -> list[list[bytes]]:
