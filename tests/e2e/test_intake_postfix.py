@@ -65,7 +65,7 @@ def test_postfix_relays_to_the_intake_and_a_case_appears(tmp_path: Path,
         assert case["headers"]["subject"] == "Undelivered Mail Returned to Sender"
         # Postfix logged the hand-over with our queue answer in it
         assert "status=sent" in log and case["spool_id"] in log
-        stored = (d.spool / "done" / case["spool_id"] / "message.eml").read_bytes()
+        stored = d.entry_file(case["spool_id"], "message.eml")
         assert b"by mx.example.test (Postfix)" in stored  # relayed, not injected
     finally:
         assert d.stop() == 0, d.log()
