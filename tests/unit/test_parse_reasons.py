@@ -312,9 +312,36 @@ def test_literal_gates_never_hide_a_match() -> None:
         (r"e?-mail|x", ()),
         (r"[a\]b]cdef|ghij", ("cdef", "ghij")),
         (r"a{2,3}bcd|x\d{1,3}yz", ()),
+        # a branch without a long plain run: the alternatives of a group it must pass
+        (r"(?:user|mailbox) (?:is )?unknown", ("unknown",)),
+        (r"\bip\b.{0,30}(?:not permitted|rejected)", ("not permitted", "rejected")),
+        (r"(?:ab|cd)x|(?<!abc)y", ()),
+        (r"(?:user|mailbox)?x", ()),
     ],
 )
 def test_gate_literals(pattern: str, literals: tuple[str, ...]) -> None:
     from ndrtrack.parse.gate import gate_literals
 
     assert gate_literals(pattern) == literals
+
+
+def test_conjunctive_gate_needs_every_word_of_a_branch() -> None:
+    from ndrtrack.parse.gate import all_gate_open, gate_all
+
+    gate = gate_all(r"address (?:is )?black ?listed|quota")
+    assert all_gate_open(gate, "the address is blacklisted")
+    assert all_gate_open(gate, "over quota")
+    assert not all_gate_open(gate, "recipient address rejected")
+    assert all_gate_open(gate_all(r"x|user unknown"), "anything")  # a branch without words
+
+
+def test_conjunctive_gates_never_hide_a_match() -> None:
+    """Every phrase rule that matches a sample text (lowercased) has its gate open on it."""
+    from ndrtrack.parse.gate import all_gate_open, gate_all
+
+    gates = [gate_all(pattern.pattern) for _, pattern in TEXT_RULES]
+    for text in _sample_texts():
+        low = text.lower()
+        for (_, pattern), gate in zip(TEXT_RULES, gates, strict=True):
+            if pattern.search(low):
+                assert all_gate_open(gate, low), pattern.pattern

@@ -25,7 +25,7 @@ from ndrtrack.model import MessageKind
 from ndrtrack.parse.api import ParseResult, parse_bytes, result_to_json, to_records
 from ndrtrack.parse.formats import REGISTRY
 from ndrtrack.parse.forward_text import find_forward
-from ndrtrack.parse.gate import Gated, GateTable, gate_open
+from ndrtrack.parse.gate import Gated, GateTable, all_gate_open, gate_all, gate_open
 from ndrtrack.parse.mime import (
     CTYPE_ATTR,
     MAX_HEADER_BLOCK,
@@ -325,6 +325,22 @@ def test_gate_table_opens_what_each_gate_opens(gates: list[tuple[str, ...]], tex
     """GateTable (hints, provider codes) = every rule's own gate, in rule order."""
     expected = [i for i, literals in enumerate(gates) if gate_open(literals, text)]
     assert GateTable(gates).opened(text) == expected
+
+
+PHRASES = ["user", "unknown", "address", "black", "listed", "ip", "not permitted",
+           "rejected", "mailbox", "is", "full", "quota", "invalid", "does not", "exist",
+           "sender", "relay", "denied", "timed", "out", "rfc", "5322", "header", "-"]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from([*PHRASES, " ", "y"]), max_size=12).map("".join))
+def test_conjunctive_gates_open_wherever_their_rule_matches(text: str) -> None:
+    """reasons.TEXT_RULES run only behind their gates: a gate may never hide a match."""
+    from ndrtrack.parse.reasons import TEXT_RULES
+
+    for _, pattern in TEXT_RULES:
+        if pattern.search(text):
+            assert all_gate_open(gate_all(pattern.pattern), text), pattern.pattern
 
 
 @SETTINGS
