@@ -8,10 +8,19 @@ import socket
 from pathlib import Path
 
 import pytest
+from aiosmtpd.smtp import SMTP
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from ndrtrack.app import sd_notify, watchdog_interval
 from ndrtrack.intake.record import case_headers, decode_value
-from ndrtrack.intake.smtp import TEMPFAIL, IntakeHandler, address_matcher, is_intake_address
+from ndrtrack.intake.smtp import (
+    TEMPFAIL,
+    IntakeHandler,
+    address_matcher,
+    is_intake_address,
+    simple_path,
+)
 
 ACCEPTED = address_matcher(["ndr-track@Example.test", "bounces+keep@example.test"])
 
@@ -75,3 +84,43 @@ def test_watchdog_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     assert watchdog_interval() == 5.0
     monkeypatch.setenv("WATCHDOG_PID", "1")
     assert watchdog_interval() is None
+
+
+class _AiosmtpdPaths(SMTP):
+    """Only aiosmtpd's own ``_getaddr``: the reference for ``simple_path``."""
+
+    def __init__(self) -> None:  # no loop, no transport: just the parser
+        self.local_part_limit = 0
+
+
+_PATH_PIECES = st.sampled_from(["<", ">", "@", ".", " ", "\t", "a", "Z", "9", "-", "+", "_",
+                                "'", '"', "(", ")", "[", "]", "\\", ",", ":", "é", "=",
+                                "SIZE=10", "BODY=8BITMIME", "b.test", "<>"])
+
+
+_ATOMISH = st.lists(st.sampled_from(["a", "Z9", "b.test", "-", "+", "_", "!", "'", ".", "..",
+                                     '"', "(", "[", "é", " "]), max_size=3).map("".join)
+_VALID = st.lists(st.sampled_from(["a", "Z9", "b.test", "x-y", "+t", "_", "!#", "'"]),
+                  min_size=1, max_size=3).map("".join)
+_TAIL = st.one_of(st.sampled_from(["", " SIZE=10", "  BODY=8BITMIME ", " ", "\t=x", " (c)"]),
+                  st.lists(_PATH_PIECES, max_size=5).map("".join))
+#: Mostly ``<local@domain>`` shapes (near and on the fast path), some arbitrary strings.
+_PATHS = st.one_of(
+    st.builds(lambda local, domain, tail: f"<{local}@{domain}>{tail}",
+              st.one_of(_VALID, _ATOMISH), st.one_of(_VALID, _ATOMISH), _TAIL),
+    st.lists(_PATH_PIECES, max_size=14).map("".join))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_PATHS)
+@example("<a@b.test>")
+@example("<> SIZE=100")
+@example("<a.b+c@d-e.f>  BODY=8BITMIME ")
+@example("<a@b.test> (comment)")
+@example('<"quoted local"@b.test>')
+@example("<a..b@c.test>")
+@example("<a@b.test>x")
+def test_simple_path_answers_as_aiosmtpd_does(arg: str) -> None:
+    simple = simple_path(arg)
+    if simple is not None:
+        assert simple == _AiosmtpdPaths()._getaddr(arg)

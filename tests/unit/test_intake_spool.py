@@ -42,7 +42,7 @@ def test_a_failed_barrier_fails_the_whole_batch_and_leaves_nothing(
         spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def failing_barrier(directories: list[Path]) -> None:
+    def failing_barrier(directories: list[str]) -> None:
         calls.append(directories)
         if len(calls) == 2:  # the barrier after the renames: EIO from the disk
             raise OSError(5, "Input/output error")

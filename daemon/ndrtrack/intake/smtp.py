@@ -27,6 +27,7 @@ import collections
 import dataclasses
 import logging
 import os
+import re
 import socket
 import ssl
 import time
@@ -74,6 +75,31 @@ def is_intake_address(address: str, accepted: frozenset[str]) -> bool:
     if not at or "+" not in local:
         return False
     return f"{local.split('+', 1)[0]}@{domain}" in accepted
+
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+#: ``<local@domain>`` of plain ASCII dot-atoms, then the end or blanks and the parameters.
+#: Anything else (quoted local parts, address literals, comments, UTF-8) is left to
+#: aiosmtpd's full RFC 5322 parser.
+_SIMPLE_PATH = re.compile(rf"<({_DOT_ATOM}@{_DOT_ATOM})>(?:[ \t]*\Z|[ \t]+(?=[^ \t(]))")
+
+
+def simple_path(arg: str) -> tuple[str, str] | None:
+    """(address, parameters) of a plain ``MAIL FROM``/``RCPT TO`` path; None for the rest.
+
+    aiosmtpd parses every path with the email package's RFC 5322 parser (and defines a class
+    on each call): ~55 µs per address, a fifth of a message's CPU in the session loop.  For
+    the common forms this returns exactly what that parser does (``<>`` stays ``<>``; blanks
+    before the parameters are dropped, except after ``<>``); ``test_intake_smtp`` compares
+    the two on generated paths.
+    """
+    if arg.startswith("<>"):  # the null path; the parser keeps what follows as it is
+        return "<>", arg[2:]
+    match = _SIMPLE_PATH.match(arg)
+    if match is None:
+        return None
+    return match.group(1), arg[match.end():]
 
 
 END_OF_DATA = b"\r\n.\r\n"
@@ -295,6 +321,16 @@ class _IntakeMixin(_ProtocolBase):
         if self._refused:
             return None
         return super().eof_received()  # type: ignore[misc]
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's path parser, with ``simple_path`` first (the same answer, cheaper)."""
+        simple = simple_path(arg)
+        if simple is None:
+            return super()._getaddr(arg)  # type: ignore[misc, no-any-return]
+        address, rest = simple
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
 
     def _timeout_cb(self) -> None:
         log.info("idle timeout peer=%s", self._client_ip)

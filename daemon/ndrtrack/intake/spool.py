@@ -138,6 +138,7 @@ class Spool:
         self.root = Path(path)
         self._syncfs = _libc_syncfs() if group_commit else None
         self._sync_handle = _SyncHandle()
+        self._dirs = {state: str(self.root / state) for state in STATES}
         self._counter = itertools.count()
         self._lock = threading.Lock()
 
@@ -177,6 +178,8 @@ class Spool:
         makes the renames durable.  Only after that does any caller learn its entry exists, so
         an answer of 250 still means "on disk".  A failed barrier fails every entry of the
         batch and takes the renamed ones back out of ``new/`` (they were never acknowledged).
+        Paths are plain strings here: this runs for every message, and ``pathlib`` cost more
+        than the system calls it wraps.
         """
         results: list[SpoolEntry | SpoolError | None] = [None] * len(items)
         staged: list[tuple[int, str, Envelope]] = []
@@ -185,27 +188,28 @@ class Spool:
                 self._sync_handle.descriptor = _Descriptor(self.root)
             except OSError as exc:
                 return [self._error("(batch)", exc) for _ in items]
+        tmp, new = self._dirs["tmp"], self._dirs["new"]
         for index, (data, envelope) in enumerate(items):
             entry_id = self.new_id(envelope.received_at)
             try:
                 self._write_entry(entry_id, data, envelope)
             except OSError as exc:
-                shutil.rmtree(self.root / "tmp" / entry_id, ignore_errors=True)
+                shutil.rmtree(f"{tmp}/{entry_id}", ignore_errors=True)
                 results[index] = self._error(entry_id, exc)
             else:
                 staged.append((index, entry_id, envelope))
         renamed: list[tuple[int, str, Envelope]] = []
         try:
-            self._barrier([self.root / "tmp" / entry_id for _, entry_id, _ in staged])
+            self._barrier([f"{tmp}/{entry_id}" for _, entry_id, _ in staged])
             for index, entry_id, envelope in staged:
                 try:
-                    os.rename(self.root / "tmp" / entry_id, self.root / "new" / entry_id)
+                    os.rename(f"{tmp}/{entry_id}", f"{new}/{entry_id}")
                 except OSError as exc:
-                    shutil.rmtree(self.root / "tmp" / entry_id, ignore_errors=True)
+                    shutil.rmtree(f"{tmp}/{entry_id}", ignore_errors=True)
                     results[index] = self._error(entry_id, exc)
                 else:
                     renamed.append((index, entry_id, envelope))
-            self._barrier([self.root / "new"] if renamed else [])
+            self._barrier([new] if renamed else [])
         except OSError as exc:
             self._unstage(staged, renamed)
             for index, entry_id, _ in staged:
@@ -213,18 +217,18 @@ class Spool:
                     results[index] = self._error(entry_id, exc)
             return [r for r in results if r is not None]
         for index, entry_id, envelope in renamed:
-            results[index] = self._entry(entry_id, self.root / "new" / entry_id, envelope)
+            results[index] = self._entry(entry_id, f"{new}/{entry_id}", envelope)
         return [r for r in results if r is not None]
 
     def _write_entry(self, entry_id: str, data: bytes, envelope: Envelope) -> None:
-        tmp_dir = self.root / "tmp" / entry_id
+        tmp_dir = f"{self._dirs['tmp']}/{entry_id}"
         os.mkdir(tmp_dir, 0o750)
         sync = not self._syncfs  # with syncfs the barrier covers the files; else fsync each
-        _write_file(str(tmp_dir / MESSAGE), data, sync=sync)
-        _write_file(str(tmp_dir / ENVELOPE), self._envelope_json(entry_id, envelope, data),
+        _write_file(f"{tmp_dir}/{MESSAGE}", data, sync=sync)
+        _write_file(f"{tmp_dir}/{ENVELOPE}", self._envelope_json(entry_id, envelope, data),
                     sync=sync)
 
-    def _barrier(self, directories: list[Path]) -> None:
+    def _barrier(self, directories: list[str]) -> None:
         """Make everything written so far durable: one ``syncfs`` or an fsync per directory.
 
         ``syncfs`` (Linux) flushes the whole spool file system with a single journal commit
@@ -241,18 +245,19 @@ class Spool:
                 raise OSError(errno, os.strerror(errno), str(self.root))
             return
         for directory in directories:
-            _fsync_dir(str(directory))
+            _fsync_dir(directory)
 
     def _unstage(self, staged: list[tuple[int, str, Envelope]],
                  renamed: list[tuple[int, str, Envelope]]) -> None:
         """After a failed barrier: nothing of the batch may stay where the runner looks."""
+        tmp, new = self._dirs["tmp"], self._dirs["new"]
         for _, entry_id, _ in renamed:
             try:
-                os.rename(self.root / "new" / entry_id, self.root / "tmp" / entry_id)
+                os.rename(f"{new}/{entry_id}", f"{tmp}/{entry_id}")
             except OSError:
-                shutil.rmtree(self.root / "new" / entry_id, ignore_errors=True)
+                shutil.rmtree(f"{new}/{entry_id}", ignore_errors=True)
         for _, entry_id, _ in staged:
-            shutil.rmtree(self.root / "tmp" / entry_id, ignore_errors=True)
+            shutil.rmtree(f"{tmp}/{entry_id}", ignore_errors=True)
 
     def _error(self, entry_id: str, exc: OSError) -> SpoolError:
         error = SpoolError(f"spool {self.root}: cannot store {entry_id}: {exc.strerror or exc}")
@@ -273,13 +278,13 @@ class Spool:
             "size": len(data),
             "extra": dict(envelope.extra),
         }
-        return json.dumps(record, indent=1).encode()
+        return json.dumps(record).encode()  # no indent: the C encoder, 5x faster
 
     @staticmethod
-    def _entry(entry_id: str, directory: Path, envelope: Envelope) -> SpoolEntry:
+    def _entry(entry_id: str, directory: str | Path, envelope: Envelope) -> SpoolEntry:
         return SpoolEntry(id=entry_id, received_at=envelope.received_at,
                           mail_from=envelope.mail_from, rcpt_tos=envelope.rcpt_tos,
-                          peer=envelope.peer, path=str(directory / MESSAGE), helo=envelope.helo,
+                          peer=envelope.peer, path=f"{directory}/{MESSAGE}", helo=envelope.helo,
                           source=envelope.source, tls=envelope.tls)
 
     # reading and moving ---------------------------------------------------------
