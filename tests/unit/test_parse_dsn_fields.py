@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from email import message_from_string
+from pathlib import Path
 
-from ndrtrack.parse.dsn import human_commands, read_fields, recipient_status
+import pytest
+
+from ndrtrack.parse.dsn import (
+    find_status_parts,
+    human_commands,
+    read_fields,
+    read_status_parts,
+    recipient_status,
+    status_text,
+)
+from ndrtrack.parse.mime import parse_message
 
 
 def test_a_recipient_block_whose_final_recipient_comes_last_stays_one_block() -> None:
@@ -52,3 +63,44 @@ def test_a_failed_delivery_takes_the_remotes_permanent_code_over_a_transient_lab
     assert status is not None and status.status == "5.5.0"
     delayed = recipient_status({**block, "action": "delayed"}, "mx.example.net")
     assert delayed is not None and delayed.status == "4.5.0"
+
+
+def _report(status_part: bytes) -> bytes:
+    return (
+        b"From: MAILER-DAEMON@example.org\nContent-Type: multipart/report; "
+        b"report-type=delivery-status; boundary=b\n\n--b\nContent-Type: text/plain\n\nfailed\n"
+        b"--b\nContent-Type: message/delivery-status\n\n" + status_part + b"\n--b--\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "status_part",
+    [
+        b"Reporting-MTA: dns; mx.example.org\n\nFinal-Recipient: rfc822; a@example.org\n"
+        b"Action: failed\nStatus: 5.1.1\n",
+        # folded, an odd name, stray text, a lone Original-Recipient, repeated fields
+        b"Reporting-MTA: dns;\n mx.example.org\n\nOriginal-Recipient: rfc822; a@example.org\n\n"
+        b"Final-Recipient: rfc822; a@example.org\nX_Odd: 1\n folded on\nStatus: 5.1.1\n",
+        b"Final-Recipient: rfc822; a@example.org\nnot a field\nStatus: 4.2.2\n",
+        b"Final-Recipient: rfc822; a@example.org\nStatus: 5.1.1\n"
+        b"Final-Recipient: rfc822; b@example.org\nStatus: 5.2.2\n\n\n\nAction: failed\n",
+        b"Final-Recipient: rfc822; a@example.org\nDiagnostic-Code: smtp; 550 \xe9t\xe9\n",
+        b"Final-Recipient: rfc822; a@example.org\nDiagnostic-Code: smtp; 550 a\x0cb\n",
+    ],
+)
+def test_split_status_parts_read_as_their_text_does(status_part: bytes) -> None:
+    """read_status_parts reads the parser's header blocks directly: the same blocks as the
+    tolerant text reader gets from the part's text, with LF and CRLF line ends."""
+    for raw in (status_part, status_part.replace(b"\n", b"\r\n")):
+        parts = find_status_parts(parse_message(_report(raw)))
+        assert read_status_parts(parts) == read_fields(
+            "\n\n".join(status_text(part) for part in parts)
+        )
+
+
+def test_every_sample_reads_the_same_both_ways() -> None:
+    folder = Path(__file__).resolve().parents[1] / "samples" / "bounces"
+    for path in sorted(folder.glob("*.eml")):
+        parts = find_status_parts(parse_message(path.read_bytes()))
+        expected = read_fields("\n\n".join(status_text(part) for part in parts))
+        assert read_status_parts(parts) == expected, path.name

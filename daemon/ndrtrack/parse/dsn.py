@@ -44,37 +44,63 @@ _RECIPIENT_KEYS = ("final-recipient", "original-recipient", "x-actual-recipient"
 DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 
 
+class _Blocks:
+    """Field blocks being read: keys lowercased, folded values joined.
+
+    A repeated field (``Final-Recipient`` above all) starts a new block even without a blank
+    line between them; a blank line ends the block.
+    """
+
+    __slots__ = ("blocks", "current", "last")
+
+    def __init__(self) -> None:
+        self.blocks: list[dict[str, str]] = []
+        self.current: dict[str, str] = {}
+        self.last = ""
+
+    def field(self, key: str, value: str) -> None:
+        if key in self.current:
+            self.blocks.append(self.current)
+            self.current = {}
+        self.current[key] = value
+        self.last = key
+
+    def fold(self, line: str) -> None:
+        """A continuation line (ignored when no field precedes it in the block)."""
+        if self.last:
+            self.current[self.last] += " " + line.strip()
+
+    def blank(self) -> None:
+        if self.current:
+            self.blocks.append(self.current)
+        self.current, self.last = {}, ""
+
+    def done(self) -> list[dict[str, str]]:
+        self.blank()
+        return _merge_lone_original(self.blocks)
+
+
 def read_fields(text: str) -> list[dict[str, str]]:
     """Field blocks of a delivery-status text, keys lowercased, folded values joined.
 
     A repeated recipient field starts a new block even without a blank line; a block holding
     only a lone ``Original-Recipient`` stays with the ``Final-Recipient`` after it.
     """
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    last = ""
+    reader = _Blocks()
+    _read_text(reader, text)
+    return reader.done()
+
+
+def _read_text(reader: _Blocks, text: str) -> None:
     for line in text.splitlines():
         if not line.strip():
-            if current:
-                blocks.append(current)
-            current, last = {}, ""
-            continue
-        if line[:1] in (" ", "\t") and last:
-            current[last] += " " + line.strip()
-            continue
-        match = _FIELD.match(line)
-        if not match:
-            continue
-        key, value = match.group(1).lower(), match.group(2).strip()
-        starts_recipient = key == "final-recipient" and "final-recipient" in current
-        if key in current or starts_recipient:
-            blocks.append(current)
-            current = {}
-        current[key] = value
-        last = key
-    if current:
-        blocks.append(current)
-    return _merge_lone_original(blocks)
+            reader.blank()
+        elif line[:1] in (" ", "\t"):
+            reader.fold(line)
+        else:
+            match = _FIELD.match(line)
+            if match:
+                reader.field(match.group(1).lower(), match.group(2).strip())
 
 
 def _merge_lone_original(blocks: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -91,16 +117,62 @@ def status_text(part: Message) -> str:
     """The delivery-status part's fields as text, whether the parser split it or not."""
     payload = part.get_payload()
     if isinstance(payload, list):
-        chunks = []
-        for sub in payload:
-            if isinstance(sub, Message):
-                lines = [f"{k}: {v}" for k, v in sub.items()]
-                body = sub.get_payload()
-                if isinstance(body, str) and body.strip():
-                    lines.append(body)
-                chunks.append("\n".join(lines))
-        return "\n\n".join(chunks)
+        return "\n\n".join(_block_text(sub) for sub in payload if isinstance(sub, Message))
     return decoded_payload(part)
+
+
+def _block_text(sub: Message) -> str:
+    lines = [f"{k}: {v}" for k, v in sub.items()]
+    body = sub.get_payload()
+    if isinstance(body, str) and body.strip():
+        lines.append(body)
+    return "\n".join(lines)
+
+
+# What str.splitlines() splits at: a value holding one is several lines of the text path.
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+
+
+def read_status_parts(parts: list[Message]) -> list[dict[str, str]]:
+    """The field blocks of delivery-status parts: what :func:`read_fields` makes of their
+    :func:`status_text`, read straight from the header blocks the MIME parser split the
+    part into when each field is one plain line (nearly always) — no text is rebuilt and
+    re-split.  A part with folded fields, odd names or stray text takes the text path."""
+    reader = _Blocks()
+    for part in parts:
+        reader.blank()  # parts are separate, as their texts joined by a blank line are
+        fields = _plain_fields(part)
+        if fields is None:
+            _read_text(reader, status_text(part))
+            continue
+        for block in fields:
+            reader.blank()
+            for name, value in block:
+                reader.field(name.lower(), value.strip())
+    return reader.done()
+
+
+def _plain_fields(part: Message) -> list[list[tuple[str, str]]] | None:
+    """The (name, value) fields of each header block of a split delivery-status part, or
+    None when the part was not split or a field would not read as one ``Name: value``."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return None
+    blocks = []
+    for sub in payload:
+        if not isinstance(sub, Message):
+            continue
+        items = sub.items()
+        body = sub.get_payload()
+        if not isinstance(body, str) or body.strip():
+            return None
+        for name, value in items:
+            if (not isinstance(value, str) or _LINE_BREAK.search(value)
+                    or not _NAME.fullmatch(name)):
+                return None
+        blocks.append(items)
+    return blocks
 
 
 def own_parts(msg: Message) -> list[Message]:
@@ -226,7 +298,13 @@ def kind_of(statuses: tuple[DeliveryStatus, ...]) -> MessageKind:
 
 def parse_fields_text(text: str, *, format_name: str = "rfc3464") -> Bounce | None:
     """Read DSN fields from text into a Bounce (None when no recipient block is found)."""
-    blocks = read_fields(text)
+    return bounce_of_fields(read_fields(text), format_name=format_name)
+
+
+def bounce_of_fields(
+    blocks: list[dict[str, str]], *, format_name: str = "rfc3464"
+) -> Bounce | None:
+    """Field blocks (see :func:`read_fields`) into a Bounce (None without a recipient)."""
     per_message: dict[str, str] = {}
     for block in blocks:
         if not any(k in block for k in _RECIPIENT_KEYS):
@@ -386,12 +464,10 @@ def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None
     """Decode a DSN message: fields, recipients, returned original, queue id."""
     parts = find_status_parts(msg)
     if parts:
-        fields = "\n\n".join(status_text(part) for part in parts)
+        blocks = read_status_parts(parts)
     else:
-        fields = embedded_fields("\n".join(text_parts(msg, html=False)))
-    if not fields:
-        return None
-    bounce = parse_fields_text(fields, format_name=format_name)
+        blocks = read_fields(embedded_fields("\n".join(text_parts(msg, html=False))))
+    bounce = bounce_of_fields(blocks, format_name=format_name)
     if bounce is None:
         return None
     original = attached_original(msg) or OriginalMessage()
