@@ -93,11 +93,16 @@ class Format:
     hints: ClassVar[re.Pattern[str] | None] = None
     # Lower runs earlier among equally hinted formats (specific providers before MTAs).
     order: ClassVar[int] = 50
+    # The hint alone decides ``detect``: a provider whose bounces come only from its own
+    # addresses, in a text other MTAs' bounces would match as well (an Exim dialect).
+    hint_only: ClassVar[bool] = False
 
     def hinted(self, msg: Message) -> bool:
         return bool(self.hints and self.hints.search(head(msg)))
 
     def detect(self, msg: Message) -> bool:
+        if self.hint_only:
+            return self.hinted(msg)
         raise NotImplementedError
 
     def parse(self, msg: Message) -> Bounce | None:
@@ -152,7 +157,7 @@ class TextFormat(Format):
     prefer_dsn: ClassVar[bool] = True
 
     def detect(self, msg: Message) -> bool:
-        if self.signature is None:
+        if self.hint_only or self.signature is None:
             return self.hinted(msg)
         return signature_in(self.signature, msg, 4000)
 

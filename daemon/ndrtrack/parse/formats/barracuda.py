@@ -14,12 +14,11 @@ from ndrtrack.parse.formats._base import TextFormat
 class Barracuda(TextFormat):
     name = "barracuda"
     order = 20
+    hint_only = True
     hints = re.compile(r"blocked by our bulk email filter|Barracuda", re.I)
     signature = re.compile(r"blocked by our Spam Firewall|Barracuda", re.I)
     recipient = re.compile(r"^Your message to:\s*(?P<addr>\S+@\S+)", re.I)
 
-    def detect(self, msg):  # noqa: ANN001, ANN201
-        return self.hinted(msg)
 
 
 FORMAT = Barracuda()

@@ -16,10 +16,9 @@ from ndrtrack.parse.formats.exim import Exim
 class Gmx(Exim):
     name = "gmx"
     order = 20
+    hint_only = True
     hints = re.compile(r"mailer-daemon@\S*(?:gmx\.|web\.de|kundenserver\.de|1and1\.|ionos\.)", re.I)
 
-    def detect(self, msg):  # noqa: ANN001, ANN201
-        return self.hinted(msg)
 
 
 FORMAT = Gmx()

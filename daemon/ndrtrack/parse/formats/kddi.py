@@ -16,6 +16,7 @@ from ndrtrack.parse.formats._base import TextFormat
 class Kddi(TextFormat):
     name = "kddi"
     order = 30
+    hint_only = True
     hints = re.compile(
         r"@\S*(?:ezweb\.ne\.jp|dion\.ne\.jp|au\.com|kddi\.com)|Mail System Error - Returned Mail",
         re.I,
@@ -26,8 +27,6 @@ class Kddi(TextFormat):
     end = re.compile(r"^-{3,}\s*$|^Received:", re.I)
     prefer_dsn = False
 
-    def detect(self, msg):  # noqa: ANN001, ANN201
-        return self.hinted(msg)
 
     def scan(self, text: str) -> tuple[list[tuple[str, str]], str]:
         """ezweb puts the explanation before the addresses: it applies to all of them."""

@@ -14,10 +14,9 @@ from ndrtrack.parse.formats.exim import Exim
 class MailRu(Exim):
     name = "mailru"
     order = 20
+    hint_only = True
     hints = re.compile(r"mailer-daemon@\S*mail\.ru", re.I)
 
-    def detect(self, msg):  # noqa: ANN001, ANN201
-        return self.hinted(msg)
 
 
 FORMAT = MailRu()

@@ -15,13 +15,12 @@ from ndrtrack.parse.formats._base import TextFormat
 class Outlook(TextFormat):
     name = "outlook"
     order = 20
+    hint_only = True
     hints = re.compile(r"postmaster@\S*(?:hotmail|outlook|live|msn)\.", re.I)
     signature = re.compile(r"Delivery to the following recipients? failed", re.I)
     start = signature
     recipient = re.compile(r"^\s*(?P<addr>[^\s<>]+@[^\s<>]+)\s*$")
 
-    def detect(self, msg):  # noqa: ANN001, ANN201
-        return self.hinted(msg)
 
 
 FORMAT = Outlook()
