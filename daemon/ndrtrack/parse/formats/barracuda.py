@@ -20,5 +20,4 @@ class Barracuda(TextFormat):
     recipient = re.compile(r"^Your message to:\s*(?P<addr>\S+@\S+)", re.I)
 
 
-
 FORMAT = Barracuda()

@@ -20,5 +20,4 @@ class Gmx(Exim):
     hints = re.compile(r"mailer-daemon@\S*(?:gmx\.|web\.de|kundenserver\.de|1and1\.|ionos\.)", re.I)
 
 
-
 FORMAT = Gmx()

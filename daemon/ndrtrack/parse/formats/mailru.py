@@ -18,5 +18,4 @@ class MailRu(Exim):
     hints = re.compile(r"mailer-daemon@\S*mail\.ru", re.I)
 
 
-
 FORMAT = MailRu()

@@ -22,5 +22,4 @@ class Outlook(TextFormat):
     recipient = re.compile(r"^\s*(?P<addr>[^\s<>]+@[^\s<>]+)\s*$")
 
 
-
 FORMAT = Outlook()
