@@ -40,7 +40,7 @@ class LineReader:
         self.host = host
         self.source = source
         self.counts: Counter[tuple[str, str, str]] = Counter()
-        self.parsed: dict[tuple[str, str], int] = {}  # hot path: (mta, program) -> lines
+        self.parsed: dict[str, int] = {}  # hot path: program -> lines read as events
         self.unknown_seen: Counter[str] = Counter()
         chosen: LogFormat | None = formats.BY_NAME.get(fmt)
         if fmt == "auto" and first_lines:
@@ -64,27 +64,27 @@ class LineReader:
                 return None  # blank, or a header of a file with its own reader (Exchange)
             self._unknown("", "", line, lineno, "error")
             return None
+        program = env.program
         if own is None:
             if not env.host and self.host:
                 env = env._replace(host=self.host)
-            fmt = _by_program.get(env.program) or formats.for_program(env.program)
+            fmt = _by_program.get(program) or formats.for_program(program)
         else:
             fmt = self.format
         if fmt is None:
-            self._unknown("", env.program, line, lineno, "unknown")
+            self._unknown("", program, line, lineno, "unknown")
             return None
         try:
             ev = fmt.read(env)
         except Exception:  # a format bug must not stop the index; counted and logged
             log.exception("%s:%d: %s parser failed", self.source, lineno, fmt.name)
-            self._unknown(fmt.mta, env.program, line, lineno, "error")
+            self._unknown(fmt.mta, program, line, lineno, "error")
             return None
         if ev is None:
-            self._unknown(fmt.mta, env.program, line, lineno, "unknown")
+            self._unknown(fmt.mta, program, line, lineno, "unknown")
             return None
-        key = (fmt.mta, env.program)
-        parsed = self.parsed
-        parsed[key] = parsed.get(key, 0) + 1
+        parsed = self.parsed  # by program alone: its format (so its MTA) follows from it
+        parsed[program] = parsed.get(program, 0) + 1
         return ev
 
     def _unknown(self, mta: str, program: str, line: str, lineno: int, result: str) -> None:
@@ -97,7 +97,9 @@ class LineReader:
                      program or "no program", seen + 1, line)
 
     def _fold(self) -> None:
-        for (mta, program), n in self.parsed.items():
+        for program, n in self.parsed.items():
+            fmt = self.format if self.own_reader is not None else formats.for_program(program)
+            mta = fmt.mta if fmt is not None else ""
             self.counts[(mta, _label(program), "parsed")] += n
         self.parsed.clear()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from ndrtrack.logs.formats._base import Event, LogFormat, event, reply_codes
 from ndrtrack.logs.syslog import Envelope
@@ -46,11 +47,15 @@ _MSGID = re.compile(r"(?:resent-)?message-id=(?:<([^>]*)>|(.*))$", re.S)
 _UID = re.compile(r"uid=(\d+) from=<([^>]*)>")
 _NOTIFY = re.compile(r"(sender|postmaster) (non-delivery|delay|delivery status|success) "
                      r"notification: (\S+)")
-_ACTION = re.compile(
+#: ``ACTION: STAGE from host[ip]: REPLY; from=<..> to=<..> proto=.. helo=<..>[: TAIL]`` in two
+#: parts (see ``_match_action``): one pattern with a lazy ``(.*?)`` for the reply tried the
+#: tail at every character of the reply (~9 µs a reject line; now ~3)
+_ACTION_HEAD = re.compile(
     r"(reject|milter-reject|milter-discard|milter-hold|hold|discard|filter|redirect|"
-    r"reject_warning|warn): (\S+(?: \S+)?) from ([^\[\s]*)\[([^\]]*)\](?::\d+)?:? (.*?)"
-    r"(?:;(?:,? from=<([^>]*)>)?(?:,? to=<([^>]*)>)?(?:,? proto=(\S+?),?)?(?: helo=<([^>]*)>)?"
-    r"(?:: (.*))?)?$", re.S)
+    r"reject_warning|warn): (\S+(?: \S+)?) from ([^\[\s]*)\[([^\]]*)\](?::\d+)?:? ", re.S)
+_ACTION_TAIL = re.compile(
+    r";(?:,? from=<([^>]*)>)?(?:,? to=<([^>]*)>)?(?:,? proto=(\S+?),?)?(?: helo=<([^>]*)>)?"
+    r"(?:: (.*))?$", re.S)
 _PROXY = re.compile(r"(proxy-accept|proxy-reject): (\S+): (.*?); from=<([^>]*)>"
                     r"(?: to=<([^>]*)>)?(?: proto=(\S+))?(?: helo=<([^>]*)>)?", re.S)
 #: (the look-behind starts a try only where a name can start: searched without it, every
@@ -104,7 +109,7 @@ class Postfix(LogFormat):
             handler = _BY_PREFIX.get(rest[:3])
             if handler is not None:
                 return handler(env, qid, rest)  # None: a known line kind, but malformed
-            action = _ACTION.match(rest)
+            action = _match_action(rest)
             if action is not None:
                 return _action(env, qid, action)
             if rest.startswith("proxy-"):
@@ -115,7 +120,7 @@ class Postfix(LogFormat):
             if w is not None:  # "warning: QID: ..." belongs to that message's timeline
                 return event(env, "postfix", "warning", queue_id=w.group(1))
         if msg.startswith("NOQUEUE: "):
-            action = _ACTION.match(msg, 9)
+            action = _match_action(msg, 9)
             if action is not None:
                 return _action(env, "", action)
             return None
@@ -202,15 +207,40 @@ def _remote(env: Envelope, qid: str, rest: str) -> Event | None:
                  dsn=dsn)
 
 
-def _action(env: Envelope, qid: str, m: re.Match[str]) -> Event:
-    action, stage, host, ip, reply, sender, rcpt, _proto, helo, tail = m.groups()
+#: (action, stage, host, ip, reply, sender, rcpt, proto, helo, tail); the last five may be None
+_ActionFields = tuple[Any, ...]
+
+
+def _match_action(text: str, pos: int = 0) -> _ActionFields | None:
+    """The ``_ActionFields`` of an action line, or None.
+
+    The reply runs to the first ``;`` where the ``from=/to=/proto=/helo=`` tail matches up to
+    the end (else to the end): what ``(.*?)(?:;TAIL)?$`` in one pattern gives, but trying the
+    tail only at the ``;``s."""
+    head = _ACTION_HEAD.match(text, pos)
+    if head is None:
+        return None
+    start = head.end()
+    end = len(text) - 1 if text.endswith("\n") else len(text)  # where "$" matches first
+    semi = text.find(";", start, end)
+    while semi >= 0:
+        tail = _ACTION_TAIL.match(text, semi)
+        if tail is not None:
+            return (*head.groups(), text[start:semi], *tail.groups())
+        semi = text.find(";", semi + 1, end)
+    return (*head.groups(), text[start:end], None, None, None, None, None)
+
+
+def _action(env: Envelope, qid: str, fields: _ActionFields) -> Event:
+    action, stage, host, ip, reply, sender, rcpt, _proto, helo, tail = fields
+    status = _ACTION_STATUS.get(action) or action
     if tail and not reply[:1].isdigit():  # cleanup: "reject: header ...; from=..: 5.7.1 text"
         reply = f"{tail} ({reply})"
     code, dsn = reply_codes(reply)
     kind = "reject" if action in {"reject", "milter-reject"} else action
     return event(env, "postfix", kind, queue_id=qid, sender=sender, recipient=rcpt or "",
                  client_host=host, client_ip=ip, helo=helo or "", dsn=dsn,
-                 reply=reply, status=_ACTION_STATUS.get(action, action))
+                 reply=reply, status=status)
 
 
 _ACTION_STATUS = {"reject": "rejected", "milter-reject": "rejected", "milter-discard":
