@@ -170,3 +170,20 @@ def test_pathological_text_stays_linear(junk: bytes) -> None:
             bounce = decode_bytes(head + b"\n" + opener + body + b"\n")
             assert time.perf_counter() - started < 2.0, (head, opener)
             assert isinstance(bounce, Bounce)
+
+
+def test_evolve_is_dataclasses_replace_for_the_records() -> None:
+    import dataclasses
+
+    from ndrtrack.model import Bounce, DeliveryStatus, OriginalMessage
+    from ndrtrack.parse.extract import evolve
+
+    status = DeliveryStatus(recipient="a@example.org", status="5.1.1", diagnostic="x")
+    assert evolve(status, reason="userunknown", permanent=True) == dataclasses.replace(
+        status, reason="userunknown", permanent=True
+    )
+    bounce = Bounce(format="postfix", statuses=(status,), original=OriginalMessage(sender="s"))
+    assert evolve(bounce, errors=("e",)) == dataclasses.replace(bounce, errors=("e",))
+    assert evolve(bounce) == bounce and evolve(bounce) is not bounce
+    with pytest.raises(TypeError):
+        evolve(status, no_such_field=1)

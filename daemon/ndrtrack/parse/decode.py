@@ -12,10 +12,10 @@ the next one is tried; a message nobody can read is ``not_a_bounce``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from email.message import Message
 
 from ndrtrack.model import Bounce, DeliveryStatus, MessageKind
+from ndrtrack.parse.extract import evolve
 from ndrtrack.parse.formats import candidates
 from ndrtrack.parse.mime import parse_message, truncations
 from ndrtrack.parse.reasons import classify
@@ -68,7 +68,7 @@ def classified(status: DeliveryStatus, format_name: str) -> DeliveryStatus:
         command=status.smtp_command,
         recipient=status.recipient,
     )
-    return replace(status, reason=reason, permanent=permanent)
+    return evolve(status, reason=reason, permanent=permanent)
 
 
 def decode_message(msg: Message) -> Bounce:
@@ -79,7 +79,7 @@ def decode_message(msg: Message) -> Bounce:
         if bounce is None:
             return Bounce(format="", kind=MessageKind.NOT_A_BOUNCE, errors=tuple(errors))
         statuses = tuple(classified(s, bounce.format) for s in bounce.statuses)
-        return replace(bounce, statuses=statuses, errors=bounce.errors + tuple(errors))
+        return evolve(bounce, statuses=statuses, errors=bounce.errors + tuple(errors))
     except Exception as exc:  # noqa: BLE001
         errors.append(f"decode: {type(exc).__name__}: {exc}")
         return Bounce(format="", kind=MessageKind.NOT_A_BOUNCE, errors=tuple(errors))
@@ -94,5 +94,5 @@ def decode_bytes(raw: bytes) -> Bounce:
         return Bounce(format="", kind=MessageKind.NOT_A_BOUNCE, errors=(f"mime: {exc}",))
     bounce = decode_message(msg)
     cuts = truncations(msg)
-    return replace(bounce, errors=bounce.errors + tuple(f"mime: {c}" for c in cuts)) if cuts \
+    return evolve(bounce, errors=bounce.errors + tuple(f"mime: {c}" for c in cuts)) if cuts \
         else bounce

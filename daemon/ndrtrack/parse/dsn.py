@@ -18,7 +18,6 @@ blank lines say.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from email.message import Message
 
 from ndrtrack.model import Bounce, DeliveryStatus, MessageKind, OriginalMessage
@@ -26,6 +25,7 @@ from ndrtrack.parse.extract import (
     attached_original,
     clean_address,
     decoded_payload,
+    evolve,
     first_reply,
     first_status,
     recall,
@@ -190,18 +190,16 @@ def find_status_parts(msg: Message) -> list[Message]:
 
 
 def _status_parts(msg: Message) -> list[Message]:
-    found: list[Message] = []
-    fallback = None
-    for part, ctype in typed_parts(msg):
-        if ctype in DSN_TYPES:
-            found.append(part)
-        elif fallback is None and ctype == "text/plain" and not part.is_multipart():
-            payload = part.get_payload()
-            if isinstance(payload, str) and _FIELD_HINT.search(payload):
-                fallback = part
+    parts = typed_parts(msg)
+    found = [part for part, ctype in parts if ctype in DSN_TYPES]
     if found:
         return found
-    return [fallback] if fallback is not None else []
+    for part, ctype in parts:  # only now: a search of every text part costs
+        if ctype == "text/plain" and not part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, str) and _FIELD_HINT.search(payload):
+                return [part]
+    return []
 
 
 def find_status_part(msg: Message) -> Message | None:
@@ -348,7 +346,8 @@ def transcript_command(msg: Message) -> str:
     A pipelined ``QUIT`` says nothing about which command failed.
     """
     for text in text_parts(msg, html=False)[:1]:
-        error = _ERROR_REPLY.search(text)
+        # "<<<" first: a line-anchored regex tries every line start of the whole text
+        error = _ERROR_REPLY.search(text) if "<<<" in text else None
         if error is None:
             return ""
         sent = list(_SENT.finditer(text, 0, error.start()))
@@ -392,7 +391,7 @@ def with_commands(msg: Message, statuses: tuple[DeliveryStatus, ...]) -> tuple[D
     return tuple(
         s
         if s.smtp_command
-        else replace(s, smtp_command=commands.get(s.recipient.lower(), transcript))
+        else evolve(s, smtp_command=commands.get(s.recipient.lower(), transcript))
         for s in statuses
     )
 
@@ -476,7 +475,7 @@ def parse_report(msg: Message, *, format_name: str = "rfc3464") -> Bounce | None
     if any(not _WORDS.search(s.diagnostic) for s in statuses):
         human = human_text(msg)
         statuses = tuple(
-            s if _WORDS.search(s.diagnostic) else replace(s, diagnostic=human) for s in statuses
+            s if _WORDS.search(s.diagnostic) else evolve(s, diagnostic=human) for s in statuses
         )
     return Bounce(
         format=bounce.format,

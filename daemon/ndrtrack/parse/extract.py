@@ -8,6 +8,7 @@ base64 gives replacement characters, never an exception.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from email.message import Message
 from typing import Any, TypeVar
 
@@ -117,6 +118,32 @@ def html_to_text(html: str) -> str:
 # What an NDR has to say is at the top of its text parts: reading further only costs time
 # (a 20 MB text part is cut here, before any line-by-line scan).
 MAX_TEXT = 256 * 1024
+
+
+_set = object.__setattr__
+
+
+def evolve(record: T, **changes: Any) -> T:
+    """``dataclasses.replace`` for the frozen, slotted records of :mod:`ndrtrack.model`, in
+    half the time: the slots are copied instead of passing every field through the
+    generated ``__init__`` (those records have no ``__post_init__`` and no ``init=False``
+    field, so the result is the same).  Every record of every message is replaced at least
+    once (its reason, its command, the decoder's errors)."""
+    cls = type(record)
+    names = getattr(cls, "__slots__", None)
+    if type(names) is not tuple:
+        return replace(record, **changes)  # type: ignore[type-var]
+    new = object.__new__(cls)
+    used = 0
+    for name in names:
+        if name in changes:
+            _set(new, name, changes[name])
+            used += 1
+        else:
+            _set(new, name, getattr(record, name))
+    if used != len(changes):  # a name that is no field: replace's own TypeError
+        return replace(record, **changes)  # type: ignore[type-var]
+    return new
 
 
 def remember(msg: Message, key: str, value: T) -> T:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import replace
 from email.message import Message
 from typing import ClassVar
 
@@ -30,6 +29,7 @@ from ndrtrack.parse.extract import (
     attached_original,
     body_text,
     clean_address,
+    evolve,
     first_reply,
     first_status,
     recall,
@@ -117,7 +117,7 @@ class DsnFormat(Format):
         if bounce is None:
             return None
         statuses = tuple(self.refine(s, msg) for s in bounce.statuses)
-        return replace(bounce, statuses=statuses)
+        return evolve(bounce, statuses=statuses)
 
     def refine(self, status: DeliveryStatus, msg: Message) -> DeliveryStatus:
         """Fill what the report left vague from the human-readable part (default: nothing)."""
@@ -183,7 +183,7 @@ class TextFormat(Format):
             reporting_mta=reporting,
             original=original,
             queue_id=queue_id_for(original, reporting),
-            statuses=tuple(replace(s, reporting_mta=reporting) for s in statuses),
+            statuses=tuple(evolve(s, reporting_mta=reporting) for s in statuses),
             kind=self.kind,
         )
 

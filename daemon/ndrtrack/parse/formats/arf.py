@@ -31,6 +31,11 @@ class Arf(Format):
 
     def detect(self, msg: Message) -> bool:
         if msg.get_content_type() == "multipart/report":
+            # the stdlib's parameter parsing is dear: most reports are delivery-status ones
+            # (a value split into RFC 2231 continuations, "*0=", is left to the stdlib)
+            value = str(msg.get("Content-Type", "")).lower()
+            if "feedback" not in value and "*" not in value:
+                return False
             return str(msg.get_param("report-type") or "").lower() == "feedback-report"
         body = cached_body(msg)[:3000]
         return bool(

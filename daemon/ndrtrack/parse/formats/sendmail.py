@@ -11,11 +11,10 @@ session follows -----" with ``addr... Deferred: …`` / ``550 addr... User unkno
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from email.message import Message
 
 from ndrtrack.model import Bounce, DeliveryStatus
-from ndrtrack.parse.extract import first_status, squeeze
+from ndrtrack.parse.extract import evolve, first_status, squeeze
 from ndrtrack.parse.formats._base import TextFormat, cached_body, signature_in
 from ndrtrack.parse.headers import original_from_text
 
@@ -73,12 +72,12 @@ class Sendmail(TextFormat):
         statuses = tuple(_from_transcript(s, transcript) for s in bounce.statuses)
         asked = {a.lower() for a in _RCPT_SENT.findall(transcript)}
         statuses = tuple(
-            replace(s, smtp_command="RCPT") if not s.smtp_command and s.recipient in asked else s
+            evolve(s, smtp_command="RCPT") if not s.smtp_command and s.recipient in asked else s
             for s in statuses
         )
         if len(statuses) == 1:
             statuses = (_from_lone_reply(statuses[0], transcript),)
-        return replace(bounce, statuses=statuses)
+        return evolve(bounce, statuses=statuses)
 
 
 def _from_transcript(status: DeliveryStatus, transcript: str) -> DeliveryStatus:
@@ -99,7 +98,7 @@ def _from_transcript(status: DeliveryStatus, transcript: str) -> DeliveryStatus:
                 # an X-Unix exit status ("X-Unix; 77") says less than the reply line
                 own_words = _SMTP_WORDS.search(status.diagnostic.removeprefix("X-Unix;"))
                 diagnostic = status.diagnostic if own_words else squeeze(line)
-                return replace(
+                return evolve(
                     status,
                     reply_code=code.group(1),
                     diagnostic=diagnostic,
@@ -129,7 +128,7 @@ def _from_lone_reply(status: DeliveryStatus, transcript: str) -> DeliveryStatus:
         diagnostic = f"{status.diagnostic}: {line}"
     else:
         diagnostic = status.diagnostic if _SMTP_WORDS.search(status.diagnostic) else line
-    return replace(
+    return evolve(
         status,
         reply_code=code,
         status=enhanced if enhanced and vague else status.status,
