@@ -6,6 +6,8 @@ from email import message_from_string
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ndrtrack.parse.dsn import (
     find_status_parts,
@@ -86,6 +88,11 @@ def _report(status_part: bytes) -> bytes:
         b"Final-Recipient: rfc822; b@example.org\nStatus: 5.2.2\n\n\n\nAction: failed\n",
         b"Final-Recipient: rfc822; a@example.org\nDiagnostic-Code: smtp; 550 \xe9t\xe9\n",
         b"Final-Recipient: rfc822; a@example.org\nDiagnostic-Code: smtp; 550 a\x0cb\n",
+        b"Final-Recipient: rfc822; a@example.org\nDiagnostic-Code: smtp; 550 a\x0b\n"
+        b"Status: 5.0.0\n",
+        b"Final-Recipient: rfc822; a@example.org\nDiagnostic-Code: smtp; 550\n \n b\n"
+        b"Status: 5.0.0\n",
+        b"Final-Recipient: rfc822;\n a@example.org\n\tmore\nAction: failed\n",
     ],
 )
 def test_split_status_parts_read_as_their_text_does(status_part: bytes) -> None:
@@ -104,3 +111,17 @@ def test_every_sample_reads_the_same_both_ways() -> None:
         parts = find_status_parts(parse_message(path.read_bytes()))
         expected = read_fields("\n\n".join(status_text(part) for part in parts))
         assert read_status_parts(parts) == expected, path.name
+
+
+_TOKENS = [b"Final-Recipient: rfc822; a@example.org", b"Status: 5.1.1", b"Action: failed",
+           b"Original-Recipient: rfc822; b@example.org", b"X_Odd: 1", b"Diagnostic-Code: smtp; 550",
+           b"\n", b"\r\n", b"\n ", b"\n\t", b" x", b"\x0b", b"\xe9", b"text", b":", b" "]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=25).map(b"".join))
+def test_random_status_parts_read_as_their_text_does(status_part: bytes) -> None:
+    parts = find_status_parts(parse_message(_report(status_part)))
+    assert read_status_parts(parts) == read_fields(
+        "\n\n".join(status_text(part) for part in parts)
+    )

@@ -137,42 +137,36 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 def read_status_parts(parts: list[Message]) -> list[dict[str, str]]:
     """The field blocks of delivery-status parts: what :func:`read_fields` makes of their
     :func:`status_text`, read straight from the header blocks the MIME parser split the
-    part into when each field is one plain line (nearly always) — no text is rebuilt and
-    re-split.  A part with folded fields, odd names or stray text takes the text path."""
+    part into — no text is rebuilt and re-split for fields that are one plain line."""
     reader = _Blocks()
     for part in parts:
         reader.blank()  # parts are separate, as their texts joined by a blank line are
-        fields = _plain_fields(part)
-        if fields is None:
-            _read_text(reader, status_text(part))
+        payload = part.get_payload()
+        if not isinstance(payload, list):
+            _read_text(reader, decoded_payload(part))
             continue
-        for block in fields:
-            reader.blank()
-            for name, value in block:
-                reader.field(name.lower(), value.strip())
+        for sub in payload:
+            if isinstance(sub, Message):
+                reader.blank()
+                _read_block(reader, sub)
     return reader.done()
 
 
-def _plain_fields(part: Message) -> list[list[tuple[str, str]]] | None:
-    """The (name, value) fields of each header block of a split delivery-status part, or
-    None when the part was not split or a field would not read as one ``Name: value``."""
-    payload = part.get_payload()
-    if not isinstance(payload, list):
-        return None
-    blocks = []
-    for sub in payload:
-        if not isinstance(sub, Message):
+def _read_block(reader: _Blocks, sub: Message) -> None:
+    """One header block as :func:`_read_text` reads its :func:`_block_text`: a field that
+    is one plain line goes to the reader directly, any other line by line."""
+    for name, value in sub.items():
+        value = str(value)
+        if _LINE_BREAK.search(value) is None and _NAME.fullmatch(name):
+            reader.field(name.lower(), value.strip())
             continue
-        items = sub.items()
-        body = sub.get_payload()
-        if not isinstance(body, str) or body.strip():
-            return None
-        for name, value in items:
-            if (not isinstance(value, str) or _LINE_BREAK.search(value)
-                    or not _NAME.fullmatch(name)):
-                return None
-        blocks.append(items)
-    return blocks
+        line = f"{name}: {value}"
+        _read_text(reader, line)
+        if line[-1] != "\r" and _LINE_BREAK.match(line, len(line) - 1):
+            reader.blank()  # joined to the next line, its last line end makes an empty line
+    body = sub.get_payload()
+    if isinstance(body, str) and body.strip():
+        _read_text(reader, body)
 
 
 def own_parts(msg: Message) -> list[Message]:
