@@ -16,11 +16,13 @@ their session's current message; the sequential path keeps them.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,12 +62,35 @@ def blocks(path: str, start: int, size: int, block_bytes: int = BLOCK_BYTES) -> 
             yield position
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off while a block is parsed.
+
+    A block makes millions of tuples and keeps its open messages alive, so the collector ran
+    again and again over them (~0.85 µs a line, a tenth of a worker's time) — and found
+    nothing: events, envelopes and chunks hold no reference cycles, reference counting frees
+    them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse_block(block: Block) -> tuple[tuple[bytes, list[Any]], Counter[tuple[str, str, str]],
                                        int, Counter[str]]:
     """Worker: (packed chunks, line counts, lines, events by MTA) of one block.
 
     The chunks go back packed as plain row tuples in a marshal blob: unpickling assembled
     chunk objects cost the parent (the one writer) more than writing them."""
+    with paused_gc():
+        return _parse_block(block)
+
+
+def _parse_block(block: Block) -> tuple[tuple[bytes, list[Any]], Counter[tuple[str, str, str]],
+                                        int, Counter[str]]:
     reader = LineReader(clock=Clock(block.timezone, datetime.fromtimestamp(block.reference, UTC)),
                         fmt=block.fmt, host=block.host, source=block.path)
     assembler = Assembler()

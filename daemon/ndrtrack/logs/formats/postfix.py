@@ -102,7 +102,8 @@ class Postfix(LogFormat):
 
     def read(self, env: Envelope) -> Event | None:
         msg = env.message
-        m = _QID.match(msg)
+        # a queue id (5-24 characters) ends at the first ": "; a third of the lines have none
+        m = _QID.match(msg) if msg.find(": ", 5, 26) > 0 else None
         if m is not None:
             qid = m.group(1)
             rest = msg[m.end():]
