@@ -215,10 +215,16 @@ def all_gate_open(gate: AllGate, lowered_text: str) -> bool:
     if not gate:
         return True
     for literal, alternatives in gate:
-        if literal in lowered_text:
-            for more in alternatives:
-                if not more or _each_present(more, lowered_text):
-                    return True
+        if literal in lowered_text and alternatives_met(alternatives, lowered_text):
+            return True
+    return False
+
+
+def alternatives_met(alternatives: tuple[Requirements, ...], lowered_text: str) -> bool:
+    """Whether all requirements of one of a gate literal's alternatives are met."""
+    for more in alternatives:
+        if not more or _each_present(more, lowered_text):
+            return True
     return False
 
 
