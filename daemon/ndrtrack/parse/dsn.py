@@ -298,17 +298,16 @@ def bounce_of_fields(
 ) -> Bounce | None:
     """Field blocks (see :func:`read_fields`) into a Bounce (None without a recipient)."""
     per_message: dict[str, str] = {}
+    recipients: list[dict[str, str]] = []
     for block in blocks:
-        if not any(k in block for k in _RECIPIENT_KEYS):
-            per_message.update({k: v for k, v in block.items() if k not in per_message})
+        if block.keys().isdisjoint(_RECIPIENT_KEYS):
+            for key, value in block.items():
+                per_message.setdefault(key, value)  # the first block that gives it wins
+        else:
+            recipients.append(block)
     reporting = _mta(per_message.get("reporting-mta", ""))
-    statuses = tuple(
-        s
-        for s in (
-            recipient_status(b, reporting) for b in blocks if any(k in b for k in _RECIPIENT_KEYS)
-        )
-        if s is not None
-    )
+    found = (recipient_status(block, reporting) for block in recipients)
+    statuses = tuple(status for status in found if status is not None)
     if not statuses:
         return None
     return Bounce(
