@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -345,3 +346,31 @@ def test_conjunctive_gates_never_hide_a_match() -> None:
         for (_, pattern), gate in zip(TEXT_RULES, gates, strict=True):
             if pattern.search(low):
                 assert all_gate_open(gate, low), pattern.pattern
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rewritten"),
+    [
+        (r"\bvirus|malware", r"v(?<!\wv)irus|malware"),
+        (r"\brbl\b|x", r"r(?<!\wr)bl\b|x"),
+        (r"[\b]abc|\\bad", r"[\b]abc|\\bad"),  # a backspace in a class, an escaped backslash
+        (r"\b(?:a|b)|\bx?y|\b\d", r"\b(?:a|b)|\bx?y|\b\d"),  # no single literal follows
+    ],
+)
+def test_word_start_first(pattern: str, rewritten: str) -> None:
+    from ndrtrack.parse.gate import word_start_first
+
+    assert word_start_first(pattern) == rewritten
+
+
+def test_rewritten_rules_match_where_the_written_ones_do() -> None:
+    """TEXT_RULES are compiled from their source with word_start_first: same match spans."""
+    from ndrtrack.parse.gate import lowered
+    from ndrtrack.parse.reasons import _TEXT_RULES
+
+    written = [re.compile(lowered(source)) for _, source in _TEXT_RULES]
+    for text in _sample_texts():
+        low = text.lower()
+        for plain, (_, compiled) in zip(written, TEXT_RULES, strict=True):
+            found, expected = compiled.search(low), plain.search(low)
+            assert (found and found.span()) == (expected and expected.span()), plain.pattern

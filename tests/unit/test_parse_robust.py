@@ -11,6 +11,7 @@ bench/parse_robust_size.py, not asserted here.
 from __future__ import annotations
 
 import base64
+import re
 import time
 from collections.abc import Callable
 from email.message import Message
@@ -341,6 +342,21 @@ def test_conjunctive_gates_open_wherever_their_rule_matches(text: str) -> None:
     for _, pattern in TEXT_RULES:
         if pattern.search(text):
             assert all_gate_open(gate_all(pattern.pattern), text), pattern.pattern
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from([*PHRASES, " ", "_", "é", "5", "virus", "rbl", "spam"]),
+                max_size=10).map("".join))
+def test_rules_rewritten_for_scanning_match_as_written(text: str) -> None:
+    """word_start_first (``\\bc`` → ``c(?<!\\wc)``) changes no match of any phrase rule."""
+    from ndrtrack.parse.gate import lowered, word_start_first
+    from ndrtrack.parse.reasons import _TEXT_RULES
+
+    for _, source in _TEXT_RULES:
+        plain = re.compile(lowered(source))
+        rewritten = re.compile(word_start_first(lowered(source)))
+        expected, found = plain.search(text), rewritten.search(text)
+        assert (found and found.span()) == (expected and expected.span()), source
 
 
 @SETTINGS

@@ -27,6 +27,43 @@ def lowered(pattern: str) -> str:
     return "".join(out)
 
 
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def word_start_first(pattern: str) -> str:
+    """``pattern`` with each ``\\bc`` (a word boundary before a literal word character c)
+    written ``c(?<!\\wc)``: the same matches, but a branch then starts with a literal.
+
+    When any branch of an alternation starts with ``\\b``, the engine cannot scan for the
+    branches' first characters and tries every branch at every offset of the text (a phrase
+    rule took 17 us on a 150-character diagnostic, 50 us on a 550-character one; 4 us
+    rewritten).  The look-behind says what ``\\b`` said: the character before c is no word
+    character (or there is none)."""
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "[":
+            end = _class_end(pattern, index) + 1
+            out.append(pattern[index:end])
+            index = end
+            continue
+        if char != "\\":
+            out.append(char)
+            index += 1
+            continue
+        escape = pattern[index : index + 2]
+        after = pattern[index + 2 : index + 3]
+        quantified = pattern[index + 3 : index + 4] in ("?", "*", "+", "{")
+        if escape == "\\b" and after in _WORD_CHARS and after and not quantified:
+            out.append(f"{after}(?<!\\w{after})")
+            index += 3
+            continue
+        out.append(escape)
+        index += 2
+    return "".join(out)
+
+
 def _class_end(pattern: str, start: int) -> int:
     """Index of the ``]`` closing the character class that opens at ``start``."""
     index = start + 1

@@ -36,6 +36,7 @@ from ndrtrack.parse.gate import (
     alternatives_met,
     gate_all,
     lowered,
+    word_start_first,
 )
 
 R = Reason
@@ -467,7 +468,7 @@ _TEXT_RULES: tuple[tuple[Reason, str], ...] = (
 # cannot match without occur in the text (see gate.gate_all; a regex here costs 3-17 µs
 # on a diagnostic, a gate well under one).
 TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = tuple(
-    (reason, re.compile(lowered(pattern))) for reason, pattern in _TEXT_RULES
+    (reason, re.compile(word_start_first(lowered(pattern)))) for reason, pattern in _TEXT_RULES
 )
 _GATES: tuple[AllGate, ...] = tuple(gate_all(lowered(p)) for _, p in _TEXT_RULES)
 
@@ -480,7 +481,7 @@ _GATED_RULES: tuple[
     for (reason, pattern), gate in zip(TEXT_RULES, _GATES, strict=True)
 )
 
-_FULL = re.compile(lowered(dict(_TEXT_RULES)[R.MAILBOXFULL]))
+_FULL = re.compile(word_start_first(lowered(dict(_TEXT_RULES)[R.MAILBOXFULL])))
 _FULL_GATE = gate_all(_FULL.pattern)
 
 # 4. RFC 3463 subject.detail codes when no phrase decided.
