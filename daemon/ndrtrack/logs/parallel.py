@@ -103,11 +103,7 @@ def _parse_block(block: Block) -> tuple[tuple[bytes, list[Any]], Counter[tuple[s
         lines.pop()
     if "\r" in text:
         lines = [line.rstrip("\r") for line in lines]
-    feed = assembler.feed
-    for line in lines:
-        ev = reader(line)
-        if ev is not None:
-            feed(ev)
+    reader.feed_all(lines, assembler.feed)
     counts = reader.totals()
     events: Counter[str] = Counter()  # every line read as an event was fed
     for (mta, _program, result), n in counts.items():
