@@ -287,6 +287,16 @@ def gate_open(literals: tuple[str, ...], lowered_text: str) -> bool:
     return False
 
 
+def gate_open_below(literals: tuple[str, ...], lowered_text: str, limit: int) -> bool:
+    """:func:`gate_open` on ``lowered_text[:limit]``, without the copy."""
+    if not literals:
+        return True
+    for literal in literals:
+        if lowered_text.find(literal, 0, limit) >= 0:
+            return True
+    return False
+
+
 _NOT_FOLDABLE = re.compile(r"\\[uUxN0-7]|\[[^\]]*[A-Z]|\(\?P")
 
 
@@ -332,6 +342,15 @@ class Gated:
         if self.folded is not None and lowered_text.isascii():
             return self.folded.search(lowered_text) is not None
         return self.pattern.search(text) is not None
+
+    def found_in_prefix(self, text: str, lowered_text: str, limit: int) -> bool:
+        """``found(text[:limit], lowered_text[:limit])`` without copying the prefixes:
+        literals are looked for below ``limit``, and the regex ends its search there."""
+        if not gate_open_below(self.literals, lowered_text, limit):
+            return False
+        if self.folded is not None and lowered_text.isascii():
+            return self.folded.search(lowered_text, 0, limit) is not None
+        return self.pattern.search(text, 0, limit) is not None
 
 
 class GateTable:

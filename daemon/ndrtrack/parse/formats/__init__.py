@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from email.message import Message
 
-from ndrtrack.parse.formats._base import Format, head
+from ndrtrack.parse.extract import remember
+from ndrtrack.parse.formats._base import HINTED_ATTR, Format, head
 from ndrtrack.parse.gate import Gated, GateTable
 from ndrtrack.plugins import discover
 
@@ -39,4 +40,5 @@ def candidates(msg: Message) -> list[Format]:
     text = head(msg)
     low = text.lower()
     hinted = [_HINTS[i][0] for i in _HINT_GATES.opened(low) if _HINTS[i][1].found(text, low)]
+    remember(msg, HINTED_ATTR, frozenset(f.name for f in hinted))  # Format.hinted answers
     return hinted + [f for f in REGISTRY if f not in hinted]

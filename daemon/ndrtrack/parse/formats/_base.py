@@ -42,6 +42,7 @@ from ndrtrack.parse.gate import Gated
 from ndrtrack.parse.headers import decode_words, original_from_text, queue_id_for
 
 _BODY_ATTR = "body"
+HINTED_ATTR = "hinted"  # names of the formats whose hint matches, kept by candidates()
 _HEAD_ATTR = "head"
 _LOWER_ATTR = "lower"
 _PREFIX = 8000  # signatures are looked for this far into the text
@@ -82,7 +83,7 @@ def signature_in(pattern: re.Pattern[str], msg: Message, limit: int) -> bool:
     if lowered is None:
         lowered = body[:_PREFIX].lower()
         remember(msg, _LOWER_ATTR, lowered)
-    return gated.found(body[:limit], lowered[:limit])
+    return gated.found_in_prefix(body, lowered, limit)
 
 
 class Format:
@@ -98,6 +99,9 @@ class Format:
     hint_only: ClassVar[bool] = False
 
     def hinted(self, msg: Message) -> bool:
+        known = recall(msg, HINTED_ATTR)  # the registry's candidates() tested every hint
+        if known is not None:
+            return self.name in known
         return bool(self.hints and self.hints.search(head(msg)))
 
     def detect(self, msg: Message) -> bool:
