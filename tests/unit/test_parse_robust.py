@@ -19,7 +19,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ndrtrack.model import MessageKind
@@ -370,6 +370,24 @@ def test_folded_patterns_answer_as_the_originals(text: str) -> None:
             if pattern is not None:
                 gated = Gated(pattern)
                 assert gated.found(text, low) == (gated.search(text, low) is not None)
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["İ", "x", " ", "\n", "Mail Delivery", "Undelivered", "-",
+                                 "Transcript of session follows", "postfix program", "é"]),
+                max_size=30).map("".join),
+       st.integers(min_value=0, max_value=120))
+@example("İİİİİThis is the Postfix program", 32)  # the literal ends beyond 32 once lowered
+def test_prefix_search_answers_as_a_search_of_the_prefix(text: str, limit: int) -> None:
+    """Gated.found_in_prefix (signature_in: no prefix copies, lowercasing may lengthen the
+    text) = the pattern searched in text[:limit], for every format's hint and signature."""
+    lowered = text.lower()
+    slack = len(lowered) - len(text)
+    for fmt in REGISTRY:
+        for pattern in (fmt.hints, getattr(fmt, "signature", None)):
+            if pattern is not None:
+                expected = pattern.search(text[:limit]) is not None
+                assert Gated(pattern).found_in_prefix(text, lowered, limit, slack) == expected
 
 
 def test_megabytes_of_header_lines_are_cut_and_said_so() -> None:

@@ -343,10 +343,12 @@ class Gated:
             return self.folded.search(lowered_text) is not None
         return self.pattern.search(text) is not None
 
-    def found_in_prefix(self, text: str, lowered_text: str, limit: int) -> bool:
-        """``found(text[:limit], lowered_text[:limit])`` without copying the prefixes:
-        literals are looked for below ``limit``, and the regex ends its search there."""
-        if not gate_open_below(self.literals, lowered_text, limit):
+    def found_in_prefix(self, text: str, lowered_text: str, limit: int, slack: int = 0) -> bool:
+        """Whether the pattern occurs in ``text[:limit]``, without copying prefixes:
+        literals are looked for in ``lowered_text`` below ``limit + slack`` (``slack``: how
+        much longer lowercasing made the text, as "İ" becomes two characters), and the
+        regex ends its search at ``limit``."""
+        if not gate_open_below(self.literals, lowered_text, limit + slack):
             return False
         if self.folded is not None and lowered_text.isascii():
             return self.folded.search(lowered_text, 0, limit) is not None

@@ -83,7 +83,7 @@ def signature_in(pattern: re.Pattern[str], msg: Message, limit: int) -> bool:
     if lowered is None:
         lowered = body[:_PREFIX].lower()
         remember(msg, _LOWER_ATTR, lowered)
-    return gated.found_in_prefix(body, lowered, limit)
+    return gated.found_in_prefix(body, lowered, limit, len(lowered) - min(len(body), _PREFIX))
 
 
 class Format:

@@ -15,8 +15,8 @@ from email.message import Message
 
 from ndrtrack.model import Bounce, DeliveryStatus, MessageKind, OriginalMessage
 from ndrtrack.parse import dsn
-from ndrtrack.parse.extract import attached_original, clean_address
-from ndrtrack.parse.formats._base import Format, cached_body
+from ndrtrack.parse.extract import attached_original, clean_address, recall
+from ndrtrack.parse.formats._base import Format, cached_body, signature_in
 from ndrtrack.parse.headers import parse_date
 
 _FEEDBACK_FIELDS = re.compile(r"^Feedback-Type:[ \t]*\S", re.I | re.M)
@@ -30,16 +30,16 @@ class Arf(Format):
     hints = re.compile(r"Feedback Report|Abuse Report|complaint|unsubscribe", re.I)
 
     def detect(self, msg: Message) -> bool:
-        if msg.get_content_type() == "multipart/report":
+        if (recall(msg, "ctype") or msg.get_content_type()) == "multipart/report":
             # the stdlib's parameter parsing is dear: most reports are delivery-status ones
             # (a value split into RFC 2231 continuations, "*0=", is left to the stdlib)
             value = str(msg.get("Content-Type", "")).lower()
             if "feedback" not in value and "*" not in value:
                 return False
             return str(msg.get_param("report-type") or "").lower() == "feedback-report"
-        body = cached_body(msg)[:3000]
-        return bool(
-            _FEEDBACK_FIELDS.search(body) or (self.hinted(msg) and _UNSUBSCRIBE.search(body))
+        # both looked for in the first 3000 characters of the text, behind their literal gates
+        return signature_in(_FEEDBACK_FIELDS, msg, 3000) or (
+            self.hinted(msg) and signature_in(_UNSUBSCRIBE, msg, 3000)
         )
 
     def report_text(self, msg: Message) -> str:
