@@ -2,9 +2,9 @@
 
 Start-up order: store (open, migrate) → spool (sweep ``tmp/``, put ``processing/`` back) →
 runner → HTTP → SMTP/LMTP listeners → the optional services the config asks for (mailbox
-pollers, log followers, syslog receiver) → ``READY=1``.  Stop is the reverse: listeners stop
-accepting and let the transactions in flight finish within ``GRACE_SECONDS``, the runner
-finishes the entry in hand, then HTTP and the store close.
+pollers, log followers, syslog receiver, the spool's retention purger) → ``READY=1``.  Stop
+is the reverse: listeners stop accepting and let the transactions in flight finish within
+``GRACE_SECONDS``, the runner finishes the entry in hand, then HTTP and the store close.
 
 Signals: SIGTERM/SIGINT stop and exit 0; SIGHUP reloads the config file — a bad new config
 is reported line by line and the old one kept; what can change live (intake addresses,
@@ -78,12 +78,20 @@ def _log_services(ctx: ServiceContext) -> list[Service]:
     return log_services(config=ctx.config.logs, store=ctx.store)
 
 
+def _spool_services(ctx: ServiceContext) -> list[Service]:
+    """The purger of the spool's processed entries (``intake/retention.py``)."""
+    from ndrtrack.intake.retention import SpoolPurger
+
+    return [SpoolPurger(config=ctx.config.spool, spool=ctx.spool)]
+
+
 #: Optional services: (name, is it configured?, factory).  A factory imports its area lazily.
 #: The log index's retention purger runs even without sources: imported logs expire too.
 SERVICE_FACTORIES: tuple[tuple[str, Callable[[Config], bool],
                            Callable[[ServiceContext], list[Service]]], ...] = (
     ("mailbox", lambda c: bool(c.intake.maildirs or c.intake.imap), _mailbox_services),
     ("logs", lambda c: True, _log_services),
+    ("spool retention", lambda c: c.spool.done_retention_days > 0, _spool_services),
 )
 
 

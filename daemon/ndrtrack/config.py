@@ -141,6 +141,9 @@ class IntakeConfig:
 @dataclass(frozen=True, slots=True)
 class SpoolConfig:
     path: str = "var/spool"
+    # done/ entries older than this (by completion time) are deleted; 0 keeps them forever.
+    # shunt/ is never purged: an admin has to look at what failed.
+    done_retention_days: int = field(default=30, metadata=meta(check=_non_negative))
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,8 @@ MAILBOX_POLLS = Counter(
     ["source", "result"],
 )
 SPOOL_ENTRIES = Gauge("ndrtrack_spool_entries", "Spool entries by state", ["state"])
+SPOOL_PURGED = Counter("ndrtrack_spool_purged",
+                       "Processed spool entries (done/) deleted by retention")
 RUNNER_PROCESSED = Counter("ndrtrack_runner_processed",
                            "Spool entries the runner finished, by outcome", ["outcome"])
 RUNNER_SECONDS = Histogram(

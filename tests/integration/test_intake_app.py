@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -109,3 +110,26 @@ def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert f"ndrtrack: intake.smtp: cannot listen on 127.0.0.1:{d.smtp_port}: " \
            "Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_daemon_purges_old_done_entries_and_keeps_shunt(tmp_path: Path) -> None:
+    d = Daemon(tmp_path, {"spool": {"done_retention_days": 7}})
+    long_ago = time.time() - 8 * 86400
+    for state, name in (("done", "old"), ("done", "recent"), ("shunt", "old-failure")):
+        entry = d.spool / state / name
+        entry.mkdir(parents=True)
+        (entry / "message.eml").write_bytes(b"Subject: x\r\n\r\nbody\r\n")
+        if name != "recent":
+            os.utime(entry, (long_ago, long_ago))
+    d.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "old" in d.entries("done") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert d.entries("done") == ["recent"]
+        assert d.entries("shunt") == ["old-failure"]
+        _, metrics = d.http_get("/metrics")
+        assert "ndrtrack_spool_purged_total 1.0" in metrics
+        assert 'ndrtrack_spool_entries{state="shunt"} 1.0' in metrics
+    finally:
+        assert d.stop() == 0, d.log()

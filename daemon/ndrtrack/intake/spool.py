@@ -6,8 +6,9 @@ atomic ``rename``)::
     SPOOL/tmp/<id>/          being written; never processed, swept at start-up
     SPOOL/new/<id>/          durable, waiting for the runner   (message.eml + envelope.json)
     SPOOL/processing/<id>/   claimed by the runner; put back in new/ at start-up
-    SPOOL/done/<id>/         processed
-    SPOOL/shunt/<id>/        failed too often; ``error.txt`` beside the message says why
+    SPOOL/done/<id>/         processed; deleted after ``spool.done_retention_days``
+    SPOOL/shunt/<id>/        failed too often; ``error.txt`` beside the message says why;
+                             kept until an admin removes it
 
 (``attempts`` beside a claimed entry counts the runner's tries, crashes included.)
 
@@ -342,8 +343,37 @@ class Spool:
 
     def finish(self, entry_id: str) -> None:
         """``processing/`` → ``done/``, not flushed: a move lost in a crash only means the
-        entry is taken up again at start-up, and its stages (idempotent) are skipped."""
+        entry is taken up again at start-up, and its stages (idempotent) are skipped.
+
+        The entry directory's mtime is set to now: it is the completion time that
+        ``purge_done`` goes by (a rename leaves the mtime of the last try's start).
+        """
         self._move(entry_id, "processing", "done", sync=False)
+        try:
+            os.utime(f"{self._dirs['done']}/{entry_id}")
+        except OSError:
+            pass  # the mtime of its last try is nearly as good
+
+    def purge_done(self, older_than: float) -> int:
+        """Delete ``done/`` entries completed before ``older_than`` (epoch seconds).
+
+        Only ``done/``: a ``shunt/`` entry waits for an admin however old it is.  Not
+        flushed: a deletion lost in a crash is simply made again by the next purge.
+        """
+        removed = 0
+        try:
+            entries = list(os.scandir(self._dirs["done"]))
+        except OSError as exc:
+            raise SpoolError(f"spool {self.root}: cannot list done/: {exc}") from exc
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime >= older_than:
+                    continue
+            except FileNotFoundError:
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += not os.path.lexists(entry.path)
+        return removed
 
     def requeue(self, entry_id: str) -> None:
         """``processing/`` → ``new/`` (a later try)."""
