@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -166,3 +169,70 @@ def test_attempts_survive_in_the_entry(spool: Spool, store: SqliteStore) -> None
     # a new runner (a restart) knows it is the second try
     assert Runner(spool=spool, store=store, config=config(max_tries=2),
                   stages=(CASE_STAGE, Stage("boom", boom))).process(entry_id) == "shunted"
+
+
+def run_until(runner: Runner, done: Callable[[], bool]) -> None:
+    """Run the runner's loop until ``done()`` (or 400 looks), then stop it."""
+    async def main() -> None:
+        await runner.start()
+        for _ in range(400):
+            if done():
+                break
+            await asyncio.sleep(0.01)
+        await runner.stop()
+
+    asyncio.run(main())
+
+
+def slow_config(max_tries: int = 5) -> Config:
+    return Config(runner=RunnerConfig(max_tries=max_tries, backoff_initial=60, backoff_max=600,
+                                      poll_interval=0.05))
+
+
+def test_the_backoff_is_kept_beside_the_entry_and_survives_a_restart(
+        spool: Spool, store: SqliteStore) -> None:
+    tried: list[str] = []
+
+    def fails_once_per_entry(ctx: StageContext) -> dict:
+        tried.append(ctx.entry.id)
+        if ctx.entry.id == bad:
+            raise RuntimeError("the DNS is down")
+        return {}
+
+    stages = (CASE_STAGE, Stage("flaky", fails_once_per_entry))
+    bad = store_message(spool)
+    assert Runner(spool=spool, store=store, config=slow_config(),
+                  stages=stages).process(bad) == "retry"
+    due = spool.not_before(bad)
+    assert due is not None
+    assert 50 < (due - datetime.now(UTC)).total_seconds() <= 60
+    good = store_message(spool)
+    tried.clear()
+
+    restarted = Runner(spool=spool, store=store, config=slow_config(), stages=stages)
+    run_until(restarted, lambda: good in tried)
+    assert tried == [good]  # the older, failing entry still waits for its back-off
+    assert spool.pending() == [bad]
+
+
+def test_a_backoff_that_has_passed_is_tried_at_once_after_a_restart(
+        spool: Spool, store: SqliteStore) -> None:
+    entry_id = store_message(spool)
+    spool.claim(entry_id)
+    spool.set_not_before(entry_id, datetime.now(UTC) - timedelta(seconds=1))
+    spool.requeue(entry_id)
+    runner = Runner(spool=spool, store=store, config=slow_config())
+    run_until(runner, lambda: not spool.pending())
+    assert list(spool.iter_state("done")) == [entry_id]
+
+
+def test_a_restored_backoff_waits_at_most_backoff_max(spool: Spool, store: SqliteStore) -> None:
+    """A not-before far ahead (the clock was wrong when it was written) cannot park an entry."""
+    entry_id = store_message(spool)
+    spool.claim(entry_id)
+    spool.set_not_before(entry_id, datetime.now(UTC) + timedelta(days=365))
+    spool.requeue(entry_id)
+    runner = Runner(spool=spool, store=store, config=slow_config())
+    runner._restore_backoffs()
+    assert runner._due() == []
+    assert runner._retries[entry_id].not_before - time.monotonic() <= 600

@@ -5,10 +5,12 @@ One entry at a time, in a worker thread (stages are synchronous): claim it (``ne
 ``done/``.  A failing stage records its error on the case, the entry goes back to ``new/``
 with a back-off (``backoff_initial`` doubling up to ``backoff_max``), and after
 ``runner.max_tries`` tries it is moved to ``shunt/`` with the error beside it — the runner
-itself keeps going.  Entries left in ``processing/`` by a crash are put back by
-``Spool.setup`` and taken up again; the stages' idempotency makes that safe.  Tries are
-counted beside the entry before its stages run, so one the daemon itself dies on is shunted
-after ``max_tries`` restarts instead of taking the daemon down forever.
+itself keeps going.  The time the next try is due is written beside the entry too, so a
+restart honours the back-off instead of retrying every failing entry at once.  Entries left
+in ``processing/`` by a crash are put back by ``Spool.setup`` and taken up again; the
+stages' idempotency makes that safe.  Tries are counted beside the entry before its stages
+run, so one the daemon itself dies on is shunted after ``max_tries`` restarts instead of
+taking the daemon down forever.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from ndrtrack.config import Config, RunnerConfig
 from ndrtrack.errors import SpoolError
@@ -108,6 +111,10 @@ class Runner:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._restore_backoffs)
+        except OSError as exc:
+            log.error("runner: cannot list the spool: %s", exc)
         while not self._stopping:
             self._wake.clear()
             try:
@@ -133,6 +140,20 @@ class Runner:
                 except TimeoutError:
                     pass
         await loop.run_in_executor(self._executor, self._update_gauge, True)
+
+    def _restore_backoffs(self) -> None:
+        """Back-offs of failed entries from before a restart (``not_before`` beside them).
+
+        A wait is capped at ``backoff_max``: a clock set back must not park an entry.
+        """
+        now, wall = time.monotonic(), datetime.now(UTC)
+        for entry_id in self.spool.pending():
+            when = self.spool.not_before(entry_id)
+            if when is None or entry_id in self._retries:
+                continue
+            wait = min((when - wall).total_seconds(), self.settings.backoff_max)
+            if wait > 0:
+                self._retries[entry_id] = _Retry(now + wait)
 
     def _due(self) -> list[str]:
         now = time.monotonic()
@@ -222,6 +243,10 @@ class Runner:
             return "shunted"
         delay = min(settings.backoff_initial * 2 ** (attempt - 1), settings.backoff_max)
         self._retries[entry_id] = _Retry(time.monotonic() + delay)
+        try:
+            self.spool.set_not_before(entry_id, datetime.now(UTC) + timedelta(seconds=delay))
+        except SpoolError as exc:  # the timer in memory still holds until a restart
+            log.warning("%s", exc, extra=_ids(entry_id))
         log.warning("try %d/%d failed, retrying in %.1fs: %s", attempt, settings.max_tries,
                     delay, exc, extra=_ids(entry_id))
         self._move(entry_id, lambda: self.spool.requeue(entry_id))

@@ -10,7 +10,8 @@ atomic ``rename``)::
     SPOOL/shunt/<id>/        failed too often; ``error.txt`` beside the message says why;
                              kept until an admin removes it
 
-(``attempts`` beside a claimed entry counts the runner's tries, crashes included.)
+(``attempts`` beside a claimed entry counts the runner's tries, crashes included;
+``not_before`` says when a failed entry's next try is due, so a restart keeps its back-off.)
 
 ``store`` returns only after both files and the entry directory are durable, the entry is
 renamed into ``new/`` and that rename is durable too: that is the moment the SMTP intake may
@@ -47,6 +48,7 @@ MESSAGE = "message.eml"
 ENVELOPE = "envelope.json"
 ERROR = "error.txt"
 ATTEMPTS = "attempts"  # how often the runner took the entry up; survives a crash
+NOT_BEFORE = "not_before"  # after a failed try: when the next may start (ISO 8601, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +342,28 @@ class Spool:
             raise SpoolError(f"spool entry {entry_id}: cannot count the attempt: {exc}") \
                 from exc
         return count + 1
+
+    def set_not_before(self, entry_id: str, when: datetime) -> None:
+        """Record beside a claimed entry when its next try is due (before ``requeue``).
+
+        Not flushed, like the try count: if it is lost the entry is only tried sooner.
+        """
+        path = f"{self._dirs['processing']}/{entry_id}/{NOT_BEFORE}"
+        try:
+            with open(path, "w", encoding="ascii") as file:
+                file.write(when.astimezone(UTC).isoformat())
+        except OSError as exc:
+            raise SpoolError(f"spool entry {entry_id}: cannot record the back-off: {exc}") \
+                from exc
+
+    def not_before(self, entry_id: str) -> datetime | None:
+        """When the next try of a waiting entry is due, if a failed try said so."""
+        try:
+            with open(f"{self._dirs['new']}/{entry_id}/{NOT_BEFORE}", encoding="ascii") as file:
+                when = datetime.fromisoformat(file.read().strip())
+        except (OSError, ValueError):
+            return None
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
     def finish(self, entry_id: str) -> None:
         """``processing/`` → ``done/``, not flushed: a move lost in a crash only means the
