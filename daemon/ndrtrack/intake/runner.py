@@ -245,8 +245,8 @@ class Runner:
         self._retries[entry_id] = _Retry(time.monotonic() + delay)
         try:
             self.spool.set_not_before(entry_id, datetime.now(UTC) + timedelta(seconds=delay))
-        except SpoolError as exc:  # the timer in memory still holds until a restart
-            log.warning("%s", exc, extra=_ids(entry_id))
+        except SpoolError as spool_exc:  # the timer in memory still holds until a restart
+            log.warning("%s", spool_exc, extra=_ids(entry_id))
         log.warning("try %d/%d failed, retrying in %.1fs: %s", attempt, settings.max_tries,
                     delay, exc, extra=_ids(entry_id))
         self._move(entry_id, lambda: self.spool.requeue(entry_id))
