@@ -40,9 +40,10 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
 def daemon(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("intake")
     cert, key = make_cert(root)
+    tls = {"tls_cert_file": str(cert), "tls_key_file": str(key)}
     d = Daemon(root, {"intake": {"smtp": {
-        "max_message_size": LIMIT, "max_connections_per_client": 3, "idle_timeout": 1.5,
-        "tls_cert_file": str(cert), "tls_key_file": str(key)}}})
+        "max_message_size": LIMIT, "max_connections_per_client": 3, "idle_timeout": 1.5, **tls},
+        "lmtp": tls}})
     d.start()
     yield d
     assert d.stop() == 0, d.log()
@@ -198,6 +199,26 @@ def test_starttls(daemon: Daemon) -> None:
     assert code == 250
     sid = spool_id(reply)
     assert json.loads(daemon.entry_file(sid, "envelope.json"))["tls"] is True
+
+
+def test_starttls_on_lmtp(daemon: Daemon) -> None:
+    """LMTP offers STARTTLS like SMTP when the listener has a certificate (same keys)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with smtplib.LMTP("127.0.0.1", daemon.lmtp_port, timeout=10) as client:
+        client.ehlo("mta.test")  # smtplib sends LHLO for LMTP
+        assert client.has_extn("starttls")
+        assert client.starttls(context=context)[0] == 220
+        client.ehlo("mta.test")
+        assert not client.has_extn("starttls")
+        client.mail("")
+        client.rcpt(INTAKE)
+        code, reply = client.data(message(message_id="<lmtp-tls@client.test>"))
+    assert code == 250
+    sid = spool_id(reply)
+    record = json.loads(daemon.entry_file(sid, "envelope.json"))
+    assert record["tls"] is True and record["source"] == "lmtp"
 
 
 def lmtp_exchange(port: int, lines: list[bytes], replies_after: list[int]) -> list[list[bytes]]:
