@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,14 @@ from ndrtrack.config import Config, RunnerConfig
 from ndrtrack.intake.record import STAGE as CASE_STAGE
 from ndrtrack.intake.runner import Runner
 from ndrtrack.intake.spool import Envelope, Spool
-from ndrtrack.intake.stages import STAGE_MODULES, Stage, StageContext, load_stages
+from ndrtrack.intake.stages import (
+    STAGE_MODULES,
+    WARM_UPS,
+    Stage,
+    StageContext,
+    load_stages,
+    warm_up,
+)
 from ndrtrack.store.sqlite import SqliteStore
 
 MESSAGE = (b"From: =?iso-8859-1?q?Andr=E9?= <andre@client.test>\r\nTo: ndr@example.test\r\n"
@@ -236,3 +245,40 @@ def test_a_restored_backoff_waits_at_most_backoff_max(spool: Spool, store: Sqlit
     runner._restore_backoffs()
     assert runner._due() == []
     assert runner._retries[entry_id].not_before - time.monotonic() <= 600
+
+
+def test_every_warm_up_name_resolves() -> None:
+    assert warm_up(WARM_UPS) == []
+
+
+def test_a_failing_warm_up_is_reported_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    assert warm_up(("ndrtrack.no_such_module", "ndrtrack.parse.codes:no_such_function")) == [
+        "ndrtrack.no_such_module", "ndrtrack.parse.codes:no_such_function"]
+    assert "runner warm-up: ndrtrack.no_such_module failed" in caplog.text
+
+
+WARM_CHECK = """
+import asyncio, sys
+from ndrtrack.config import Config
+from ndrtrack.intake.runner import Runner
+from ndrtrack.intake.spool import Spool
+from ndrtrack.store.sqlite import SqliteStore
+
+spool, store = Spool(sys.argv[1] + "/spool"), SqliteStore(sys.argv[1] + "/db.sqlite3")
+spool.setup(); store.setup()
+async def main():
+    runner = Runner(spool=spool, store=store, config=Config())
+    cold = "ndrtrack.parse.decode" in sys.modules
+    await runner.start()
+    from ndrtrack.parse import codes
+    print(cold, "ndrtrack.parse.decode" in sys.modules, codes.knowledge.cache_info().currsize)
+    await runner.stop()
+asyncio.run(main())
+"""
+
+
+def test_the_runner_warms_the_stages_up_before_its_first_entry(tmp_path: Path) -> None:
+    """In a fresh interpreter: the decoder is loaded by ``start``, not by the first entry."""
+    out = subprocess.run([sys.executable, "-c", WARM_CHECK, str(tmp_path)], check=True,
+                         capture_output=True, text=True, timeout=60).stdout.split()
+    assert out == ["False", "True", "1"]
