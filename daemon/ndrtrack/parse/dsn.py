@@ -164,6 +164,9 @@ def _read_block(reader: _Blocks, sub: Message) -> None:
         _read_text(reader, line)
         if line[-1] != "\r" and _LINE_BREAK.match(line, len(line) - 1):
             reader.blank()  # joined to the next line, its last line end makes an empty line
+    raw = vars(sub).get("_payload")
+    if isinstance(raw, str) and not raw.strip():
+        return  # nearly always: get_payload() would give the same blank text, more dearly
     body = sub.get_payload()
     if isinstance(body, str) and body.strip():
         _read_text(reader, body)

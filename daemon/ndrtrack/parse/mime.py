@@ -87,14 +87,26 @@ class ParsedMessage(Message):
 
 
 def content_type(msg: Message) -> str:
-    """``msg.get_content_type()`` without its extra calls (asked once per parsed part)."""
-    value = msg.get("content-type")
-    if value is None:
+    """``msg.get_content_type()`` without its extra calls (asked once per parsed part).
+
+    The first Content-Type is looked up in the raw header list: most parts (a report's
+    field blocks above all) are asked nothing else, so ``get`` need not index their names."""
+    raw = _first_raw(msg, "content-type")
+    if raw is None:
         return msg.get_default_type()
+    value = raw if raw.__class__ is str and raw.isascii() else msg.get("content-type")
     if not isinstance(value, str):
         return msg.get_content_type()
     ctype = value.partition(";")[0].strip().lower()
     return ctype if ctype.count("/") == 1 else "text/plain"
+
+
+def _first_raw(msg: Message, name: str) -> Any:
+    """The stored value of the first header called ``name`` (lowercase), or None."""
+    for key, value in vars(msg)["_headers"]:
+        if key.lower() == name:
+            return value
+    return None
 
 
 def boundary_of(msg: Message) -> str | None:
