@@ -289,3 +289,36 @@ def test_a_whole_recipient_domain_returns_its_newest_messages(store: Store) -> N
     assert [t.sender for t in got] == [f"s{i}@example.org" for i in range(29, 24, -1)]
     narrowed = store.search(LogQuery(recipient="@corp.test", sender="s3@example.org"))
     assert [t.sender for t in narrowed] == ["s3@example.org"]
+
+
+def test_a_batch_from_a_scratch_file_writes_what_its_chunks_write(tmp_path: Path) -> None:
+    """A parallel import's blocks travel as scratch SQLite files; the index gets the same
+    rows as from the chunks themselves — also when a message's key is already there (the
+    second batch repeats the first message: merged one by one)."""
+    from ndrtrack.store.sqlite_logs import PackedTraces, pack_traces
+
+    def chunks(lines: list[str]) -> list[object]:
+        assembler = Assembler()
+        for ev in _events(lines):
+            assembler.feed(ev)  # type: ignore[arg-type]
+        return assembler.drain(final=True)  # type: ignore[return-value]
+
+    contents = {}
+    for name in ("chunks", "scratch"):
+        store = open_store("sqlite", str(tmp_path / f"{name}.sqlite3"))
+        store.setup()
+        for i, batch in enumerate((MESSAGE, MESSAGE + LATER)):
+            if name == "scratch":
+                saved = pack_traces(chunks(batch)).save(str(tmp_path / f"{i}.scratch"))
+                assert saved[1] == 1  # the message's first line is in the batch: a fresh row
+                store.add_traces(PackedTraces.opened(*saved))  # type: ignore[arg-type]
+            else:
+                store.add_traces(chunks(batch))
+        conn = store.conn  # type: ignore[attr-defined]
+        contents[name] = [sorted(tuple(r) for r in conn.execute(f"SELECT * FROM {table}"))
+                          for table in ("log_traces", "log_events", "log_recipients",
+                                        "log_links")]
+        store.close()
+    assert contents["scratch"] == contents["chunks"]
+    traces, events, recipients, links = contents["scratch"]
+    assert len(traces) == 1 and len(recipients) == 2 and len(links) == 1

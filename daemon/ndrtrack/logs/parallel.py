@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -46,6 +47,7 @@ class Block:
     host: str
     timezone: str
     reference: float
+    scratch: str  # a directory for the block's rows (see PackedTraces.save)
 
 
 def blocks(path: str, start: int, size: int, block_bytes: int = BLOCK_BYTES) -> Iterator[int]:
@@ -79,18 +81,19 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def parse_block(block: Block) -> tuple[tuple[bytes, list[Any]], Counter[tuple[str, str, str]],
+def parse_block(block: Block) -> tuple[tuple[str, int, list[Any]], Counter[tuple[str, str, str]],
                                        int, Counter[str]]:
     """Worker: (packed chunks, line counts, lines, events by MTA) of one block.
 
-    The chunks go back packed as plain row tuples in a marshal blob: unpickling assembled
-    chunk objects cost the parent (the one writer) more than writing them."""
+    The chunks go back as rows in a scratch SQLite file (``PackedTraces.save``), which the
+    parent — the one writer — copies in SQL: unpickling chunks, or even plain row tuples,
+    and binding them value by value cost it more than parsing a block costs a worker."""
     with paused_gc():
         return _parse_block(block)
 
 
-def _parse_block(block: Block) -> tuple[tuple[bytes, list[Any]], Counter[tuple[str, str, str]],
-                                        int, Counter[str]]:
+def _parse_block(block: Block) -> tuple[tuple[str, int, list[Any]],
+                                        Counter[tuple[str, str, str]], int, Counter[str]]:
     reader = LineReader(clock=Clock(block.timezone, datetime.fromtimestamp(block.reference, UTC)),
                         fmt=block.fmt, host=block.host, source=block.path)
     assembler = Assembler()
@@ -109,7 +112,8 @@ def _parse_block(block: Block) -> tuple[tuple[bytes, list[Any]], Counter[tuple[s
     for (mta, _program, result), n in counts.items():
         if result == "parsed":
             events[mta] += n
-    return pack_traces(assembler.drain(final=True)).dumps(), counts, len(lines), events
+    scratch = os.path.join(block.scratch, f"{block.start}.sqlite3")
+    return pack_traces(assembler.drain(final=True)).save(scratch), counts, len(lines), events
 
 
 def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fmt: str,
@@ -123,13 +127,14 @@ def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fm
     began = now()
     size = os.stat(path).st_size
     reference = os.stat(path).st_mtime
-    ends = list(blocks(path, start, size))
+    ends = list(blocks(path, start, size, BLOCK_BYTES))
     starts = [start, *ends[:-1]]
-    jobs = (Block(path, s, e, fmt, host, timezone, reference) for s, e in zip(starts, ends,
-                                                                               strict=True))
     lines = traces = 0
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with tempfile.TemporaryDirectory(prefix="ndrtrack-import-") as scratch, \
+            ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        jobs = (Block(path, s, e, fmt, host, timezone, reference, scratch)
+                for s, e in zip(starts, ends, strict=True))
         pending: deque[tuple[Block, Future[Any]]] = deque()
         for job in jobs:
             pending.append((job, pool.submit(parse_block, job)))
@@ -145,8 +150,11 @@ def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fm
 def _write(store: Store, fingerprint: str, job: Block, future: Future[Any], lines: int,
            traces: int) -> tuple[int, int]:
     packed, counts, n_lines, n_events = future.result()
-    rows: Any = PackedTraces.loads(*packed)  # (SqliteStore's add_traces takes them as is)
-    written = store.add_traces(rows, checkpoint=(fingerprint, job.end, job.path))
+    rows: Any = PackedTraces.opened(*packed)  # (SqliteStore's add_traces takes them as is)
+    try:
+        written = store.add_traces(rows, checkpoint=(fingerprint, job.end, job.path))
+    finally:
+        os.unlink(rows.scratch)
     for (mta, program, result), n in counts.items():
         LOG_LINES.labels(mta or "none", program or "none", result).inc(n)
     for mta, n in n_events.items():
