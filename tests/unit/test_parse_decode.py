@@ -85,7 +85,8 @@ def test_registry_order_comes_from_the_formats_themselves() -> None:
         b"Subject: hello\n\nnot a bounce at all\n",
         b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\n\n--x\n",
         b"From: MAILER-DAEMON@example.org\nSubject: Undelivered Mail\n"
-        b"Content-Type: text/plain; charset=no-such-charset\nContent-Transfer-Encoding: base64\n\n!!!!\n",
+        b"Content-Type: text/plain; charset=no-such-charset\nContent-Transfer-Encoding: "
+        b"base64\n\n!!!!\n",
         b"Subject: =?utf-8?B?////?=\nFrom: =?x-unknown?Q?=FF?= <a@b>\n\n" + b"\xff" * 1000,
     ],
 )

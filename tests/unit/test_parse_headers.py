@@ -25,7 +25,8 @@ JST = timezone(timedelta(hours=9))
     [
         (  # Postfix
             "from mx4.example.ed.jp (ah4.example.ed.jp [192.0.2.7]) by mx.example.or.jp (Postfix) "
-            "with ESMTPS id 94EC08061D30 for <a@example.or.jp>; Thu, 29 Apr 2011 23:34:45 +0900 (JST)",
+            "with ESMTPS id 94EC08061D30 for <a@example.or.jp>; Thu, 29 Apr 2011 23:34:45 +0900 "
+            "(JST)",
             dict(
                 from_host="ah4.example.ed.jp",
                 from_helo="mx4.example.ed.jp",
@@ -39,7 +40,8 @@ JST = timezone(timedelta(hours=9))
         ),
         (  # Exim
             "from [203.0.113.1] (helo=[127.0.0.1]) by r2.example.org with esmtp (Exim 4.72) "
-            "(envelope-from <s@example.jp>) id 1P1cqy-0001Tl-9p for k@example.jp; Fri, 01 Oct 2010 19:28:55 +0900",
+            "(envelope-from <s@example.jp>) id 1P1cqy-0001Tl-9p for k@example.jp; Fri, 01 Oct "
+            "2010 19:28:55 +0900",
             dict(
                 from_host="",
                 from_helo="[127.0.0.1]",
@@ -73,9 +75,11 @@ JST = timezone(timedelta(hours=9))
             ),
         ),
         (  # Google, with TLS comment
-            "from aneyakoji.example.jp (aneyakoji.example.jp. [192.0.2.36]) by mx.google.com with ESMTP "
+            "from aneyakoji.example.jp (aneyakoji.example.jp. [192.0.2.36]) by mx.google.com with "
+            "ESMTP "
             "id h188si7155623pfe.48.2016.10.11.21.25.33 for <k@example.com> "
-            "(version=TLS1_2 cipher=ECDHE-RSA-AES128-GCM-SHA256 bits=128/128); Tue, 11 Oct 2016 21:25:34 -0700 (PDT)",
+            "(version=TLS1_2 cipher=ECDHE-RSA-AES128-GCM-SHA256 bits=128/128); Tue, 11 Oct 2016 "
+            "21:25:34 -0700 (PDT)",
             dict(
                 from_host="aneyakoji.example.jp",
                 from_ip="192.0.2.36",
@@ -84,7 +88,8 @@ JST = timezone(timedelta(hours=9))
             ),
         ),
         (  # IPv6 literal
-            "from mail.example.org (mail.example.org [IPv6:2001:db8::25]) by mx.example.net (Postfix) "
+            "from mail.example.org (mail.example.org [IPv6:2001:db8::25]) by mx.example.net "
+            "(Postfix) "
             "with ESMTP id 4ABC; Mon, 1 Jan 2024 00:00:00 +0000",
             dict(from_ip="2001:db8::25", by_host="mx.example.net", queue_id="4ABC"),
         ),
@@ -104,7 +109,8 @@ def test_received_never_raises(value: str) -> None:
 def test_original_from_headers_decodes_and_collects() -> None:
     msg = HeaderParser(policy=compat32).parsestr(
         "Return-Path: <Sender@Example.JP>\n"
-        "Received: from a (b [192.0.2.1]) by c.example.org with SMTP id Q1; Thu, 29 Apr 2010 23:34:45 +0900\n"
+        "Received: from a (b [192.0.2.1]) by c.example.org with SMTP id Q1; Thu, 29 Apr 2010 "
+        "23:34:45 +0900\n"
         "Received: by d.example.org id Q0; Thu, 29 Apr 2010 23:34:44 +0900\n"
         "From: =?utf-8?B?44Gt44GT?= <sender@example.jp>\n"
         "To: A <a@example.org>, b@example.org\nCc: c@example.org\n"
@@ -122,7 +128,10 @@ def test_original_from_headers_decodes_and_collects() -> None:
 
 
 def test_original_from_text_stops_at_the_body() -> None:
-    text = "\nReturn-Path: <s@example.jp>\nMessage-Id: <x@y>\nSubject: hi\n  folded\n\nTo: body@example.org\n"
+    text = (
+        "\nReturn-Path: <s@example.jp>\nMessage-Id: <x@y>\nSubject: hi\n  folded\n\n"
+        "To: body@example.org\n"
+    )
     original = original_from_text(text)
     assert original.message_id == "<x@y>"
     assert original.subject == "hi folded"
