@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ndrtrack.config import Config, RunnerConfig
+from ndrtrack.errors import SpoolError
 from ndrtrack.intake.record import STAGE as CASE_STAGE
 from ndrtrack.intake.runner import Runner
 from ndrtrack.intake.spool import Envelope, Spool
@@ -282,3 +283,32 @@ def test_the_runner_warms_the_stages_up_before_its_first_entry(tmp_path: Path) -
     out = subprocess.run([sys.executable, "-c", WARM_CHECK, str(tmp_path)], check=True,
                          capture_output=True, text=True, timeout=60).stdout.split()
     assert out == ["False", "True", "1"]
+
+
+def test_a_move_the_spool_refused_is_redone_without_a_restart(
+        spool: Spool, store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spool briefly read-only (a fault injected here: root ignores file modes) must not
+    strand an entry in processing/ until the next start."""
+    failures = iter([True])
+
+    def flaky_stage(ctx: StageContext) -> dict:
+        if next(failures, False):
+            raise RuntimeError("first try fails")
+        return {}
+
+    real_requeue, refused = spool.requeue, iter([True])
+
+    def requeue(entry_id: str) -> None:
+        if next(refused, False):
+            raise SpoolError(f"spool entry {entry_id}: cannot move: read-only file system")
+        real_requeue(entry_id)
+
+    monkeypatch.setattr(spool, "requeue", requeue)
+    entry_id = store_message(spool)
+    runner = Runner(spool=spool, store=store, config=config(),
+                    stages=(CASE_STAGE, Stage("flaky", flaky_stage)))
+    assert runner.process(entry_id) == "retry"
+    assert list(spool.iter_state("processing")) == [entry_id]  # the requeue was refused
+    run_until(runner, lambda: bool(list(spool.iter_state("done"))))
+    assert list(spool.iter_state("done")) == [entry_id]
+    assert list(spool.iter_state("processing")) == []

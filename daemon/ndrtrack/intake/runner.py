@@ -72,6 +72,7 @@ class Runner:
         self.stages = stages if stages is not None else load_stages()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="ndrtrack-runner")
         self._retries: dict[str, _Retry] = {}
+        self._stranded: dict[str, Callable[[], None]] = {}  # moves out of processing/ to redo
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -133,6 +134,8 @@ class Runner:
         while not self._stopping:
             self._wake.clear()
             try:
+                if self._stranded:
+                    await loop.run_in_executor(self._executor, self._redo_moves)
                 due = await loop.run_in_executor(self._executor, self._due)
             except OSError as exc:
                 log.error("runner: cannot list the spool: %s", exc)
@@ -267,9 +270,27 @@ class Runner:
         self._move(entry_id, lambda: self.spool.requeue(entry_id))
         return "retry"
 
-    @staticmethod
-    def _move(entry_id: str, move: Callable[[], None]) -> None:
+    def _move(self, entry_id: str, move: Callable[[], None]) -> None:
+        """Move an entry out of ``processing/``; if the spool refuses, redo it on later turns.
+
+        A spool that was briefly read-only or full must not strand the entry in
+        ``processing/`` until the next restart (``Spool.setup`` would put it back then).
+        """
         try:
             move()
-        except SpoolError as exc:  # stays in processing/; Spool.setup puts it back at start-up
+        except SpoolError as exc:
             log.error("%s", exc, extra=_ids(entry_id))
+            self._stranded[entry_id] = move
+        else:
+            self._stranded.pop(entry_id, None)
+
+    def _redo_moves(self) -> None:
+        """Another try at the moves the spool refused (quietly: the first refusal was logged)."""
+        for entry_id, move in list(self._stranded.items()):
+            try:
+                move()
+            except SpoolError:
+                continue
+            del self._stranded[entry_id]
+            log.info("moved out of processing/ now that the spool allows it",
+                     extra=_ids(entry_id))
