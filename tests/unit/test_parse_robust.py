@@ -390,6 +390,19 @@ def test_prefix_search_answers_as_a_search_of_the_prefix(text: str, limit: int) 
                 assert Gated(pattern).found_in_prefix(text, lowered, limit, slack) == expected
 
 
+@SETTINGS
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"a", b"Key: v"]), max_size=16)
+       .map(b"".join), st.integers(min_value=0, max_value=4))
+def test_blank_line_search_is_the_atomic_one(raw: bytes, pos: int) -> None:
+    """The first empty line after a line end: "\\r\\n" is one line end, never "\\r" then "\\n"."""
+    from ndrtrack.parse.mime import _BLANK_AFTER
+
+    atomic = re.compile(rb"(?>\r\n|\r|\n)(\r\n|\r|\n)").search(raw, pos)
+    found = _BLANK_AFTER.search(raw, pos)
+    expected = atomic.span(1) if atomic else None
+    assert (found.span(found.lastindex or 0) if found else None) == expected
+
+
 def test_megabytes_of_header_lines_are_cut_and_said_so() -> None:
     hop = b"Received: from a.example by b.example; Thu, 1 Jan 2026 00:00:00 +0000\n"
     raw = b"From: a@b.org\nSubject: loop\n" + hop * 40_000 + b"To: c@d.org\n\nthe body\n"

@@ -49,7 +49,9 @@ _NOT_HEADER_NEXT = re.compile(rb"\n(?!From |[\041-\071\073-\176]*+:|[\t ])")
 _FIELD = re.compile(r"^([\041-\071\073-\176]*+):[ \t]*+(.*(?:\n[ \t].*)*)", re.M)
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 # An empty line after a line end (atomic: the "\n" of a "\r\n" is not a line of its own).
-_BLANK_AFTER = re.compile(rb"(?>\r\n|\r|\n)(\r\n|\r|\n)")
+# Written as branches that start with a literal (a CR not followed by LF being a line end
+# of its own), not as an atomic group: the engine can then scan for CR and LF.
+_BLANK_AFTER = re.compile(rb"\r\n(\r\n|\r|\n)|\r(?!\n)(\r\n|\r|\n)|\n(\r\n|\r|\n)")
 
 
 class ParsedMessage(Message):
@@ -156,7 +158,7 @@ def _blank_line(raw: bytes, pos: int, end: int) -> tuple[int, int] | None:
     if pos < end and raw[pos] in b"\r\n":
         return pos, pos + (2 if raw.startswith(b"\r\n", pos) and pos + 2 <= end else 1)
     found = _BLANK_AFTER.search(raw, pos, end)
-    return found.span(1) if found else None
+    return found.span(found.lastindex or 0) if found else None
 
 
 def _put(msg: Message, payload: object) -> None:
