@@ -276,7 +276,8 @@ def _no_queue_id(env: Envelope, msg: str) -> Event | None:
     if msg.startswith(("connect from", "disconnect from")):
         m = _CONNECT.match(msg)
         if m is not None:
-            return _client_event(env, m.group(1), m.group(3), m.group(2))
+            kind, client_host, client_ip = m.groups()
+            return _client_event(env, kind, client_ip, client_host)
     if msg.startswith("lost connection after"):
         m = _LOST.match(msg)
         if m is not None:
