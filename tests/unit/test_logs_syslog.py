@@ -85,3 +85,27 @@ def test_configured_zone_applies_to_zoneless_stamps() -> None:
                                   "<13>1 bad"])
 def test_lines_without_an_envelope(line: str) -> None:
     assert parse_line(line, Clock("UTC", REF)) is None
+
+
+def _ascii_lines() -> list[str]:
+    from conftest import SAMPLES
+
+    lines = [line for path in sorted((SAMPLES / "logs").rglob("*")) if path.is_file()
+             for line in path.read_text("utf-8", "replace").splitlines() if line.isascii()]
+    base = "Nov 28 01:09:16 mx postfix/smtpd[22403]: text"
+    for c in map(chr, range(128)):  # every ASCII character where host, program, pid, stamp go
+        lines += [base.replace("mx", f"m{c}x"), base.replace("smtpd", f"sm{c}tpd"),
+                  base.replace("224", f"2{c}4"), base.replace("01:09", f"0{c}:09"),
+                  base.replace("]: ", f"]:{c}"), f"Nov 28 01:09:16 {c}mx prog: text"]
+    return lines
+
+
+def test_the_ascii_envelope_pattern_matches_as_the_unicode_one() -> None:
+    """ASCII lines take a pattern with ``\\s``/``\\d`` spelled out: same groups, every line."""
+    from ndrtrack.logs.syslog import _RFC3164, _RFC3164_ASCII
+
+    lines = _ascii_lines()
+    assert len(lines) > 1000
+    for line in lines:
+        fast, full = _RFC3164_ASCII.match(line), _RFC3164.match(line)
+        assert (fast and fast.groups()) == (full and full.groups()), line

@@ -31,6 +31,11 @@ MONTHS = {m: i for i, m in enumerate(
 _RFC3164 = re.compile(
     r"(?:<\d{1,3}>)?([A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d)(\.\d+)? "
     r"(?:([^\s\[]+(?<!:)) )?([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)", re.S)
+#: the same for an ASCII line (nearly every line; ``str.isascii`` is free): ``\s`` and ``\d``
+#: spelled as the characters they match there (``\s`` also takes \x1c-\x1f), so the engine
+#: tests a byte set instead of Unicode categories — ~20% of the match
+_RFC3164_ASCII = re.compile(
+    _RFC3164.pattern.replace(r"\s", r"\t-\r\x1c-\x20").replace(r"\d", "[0-9]"), re.S)
 _ISO = re.compile(
     r"(?:<\d{1,3}>)?(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) "
     r"(\S+) ([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)", re.S)
@@ -134,7 +139,7 @@ def parse_line(line: str, clock: Clock, source: str = "") -> Envelope | None:
         return parse_journal(line, clock, source)
     if first == "<" and line[line.find(">") + 1:line.find(">") + 3] == "1 ":
         return _parse_5424(line, clock, source)
-    m = _RFC3164.match(line)
+    m = (_RFC3164_ASCII if line.isascii() else _RFC3164).match(line)
     if m is not None:
         stamp, frac, host, prog, pid, msg = m.groups()
         try:
