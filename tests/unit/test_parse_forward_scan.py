@@ -95,3 +95,11 @@ def test_a_forward_after_a_long_plain_text_is_still_found() -> None:
     found = find_forward(text)
     assert found is not None and found.sender == "A <a@b.example>" and found.body == "the body"
     assert found == every_line_scan(text)
+
+
+def test_a_forward_body_under_many_blank_lines_is_found() -> None:
+    text = ("-------- Forwarded Message --------\nSubject: s\nDate: d\nFrom: A <a@b.example>\n"
+            + "\n" * 4000 + "the body\n")
+    found = find_forward(text)
+    assert found is not None and found.body == "the body"
+    assert found == every_line_scan(text)

@@ -489,9 +489,8 @@ def _pasted_headers(raw: list[str], start: int, end: int) -> str:
 def _body(lines: Lines, start: int) -> str:
     """The forwarded body: quote markers removed, leading blank lines skipped."""
     out = [text for text, _ in lines[start:]]
-    while out and not out[0]:
-        out.pop(0)
-    return "\n".join(out).rstrip()
+    first = next((k for k, text in enumerate(out) if text), len(out))  # not pop(0): linear
+    return "\n".join(out[first:]).rstrip()
 
 
 _PREFIX = re.compile(
