@@ -339,7 +339,13 @@ class Gated:
         """Whether ``search`` would match, through the folded twin when the text is ASCII."""
         if not gate_open(self.literals, lowered_text):
             return False
-        if self.folded is not None and lowered_text.isascii():
+        return self.found_past_gate(text, lowered_text, lowered_text.isascii())
+
+    def found_past_gate(self, text: str, lowered_text: str, ascii: bool) -> bool:
+        """:meth:`found` for a text whose gate is known to be open (a :class:`GateTable`
+        said so): the literals are not looked for a second time.  ``ascii``: whether
+        ``lowered_text`` is ASCII, asked once by the caller for all its patterns."""
+        if self.folded is not None and ascii:
             return self.folded.search(lowered_text) is not None
         return self.pattern.search(text) is not None
 

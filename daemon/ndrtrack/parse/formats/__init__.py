@@ -39,6 +39,8 @@ def candidates(msg: Message) -> list[Format]:
     """Every registered format, the ones hinted by From/Subject first."""
     text = head(msg)
     low = text.lower()
-    hinted = [_HINTS[i][0] for i in _HINT_GATES.opened(low) if _HINTS[i][1].found(text, low)]
+    ascii = low.isascii()
+    hinted = [_HINTS[i][0] for i in _HINT_GATES.opened(low)
+              if _HINTS[i][1].found_past_gate(text, low, ascii)]  # opened() checked the gates
     remember(msg, HINTED_ATTR, frozenset(f.name for f in hinted))  # Format.hinted answers
     return hinted + [f for f in REGISTRY if f not in hinted]
