@@ -238,6 +238,22 @@ def test_parallel_import_gives_the_same_traces(tmp_path: Path,
     assert seen["parallel"] == seen["sequential"]
 
 
+def test_blocks_end_at_line_ends_and_the_tail_is_cut_finer(tmp_path: Path) -> None:
+    """Blocks cover the file from ``start``, end just past a newline, and the last two
+    blocks' worth of bytes comes in quarter-size blocks (the parent waits on the last one)."""
+    from ndrtrack.logs.parallel import blocks
+
+    log = tmp_path / "lines.log"
+    log.write_bytes(b"".join(b"%05d %s\n" % (i, b"x" * (i % 37)) for i in range(4000)))
+    size = log.stat().st_size
+    ends = list(blocks(str(log), 100, size, 4096))
+    data = log.read_bytes()
+    assert ends[-1] == size and ends == sorted(set(ends))
+    assert all(data[end - 1:end] == b"\n" for end in ends)
+    sizes = [b - a for a, b in zip([100, *ends[:-1]], ends, strict=True)]
+    assert min(sizes[:3]) >= 4096 and max(sizes[-4:]) < 4096 // 4 + 80
+
+
 def test_lines_are_counted_by_mta_program_and_result(store: Store, tmp_path: Path) -> None:
     from prometheus_client import REGISTRY
 

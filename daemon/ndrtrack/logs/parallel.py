@@ -50,12 +50,22 @@ class Block:
     scratch: str  # a directory for the block's rows (see PackedTraces.save)
 
 
+#: the file's last ``TAIL_BLOCKS`` blocks' worth of bytes is cut in blocks a quarter the size
+TAIL_BLOCKS = 2
+
+
 def blocks(path: str, start: int, size: int, block_bytes: int = BLOCK_BYTES) -> Iterator[int]:
-    """Block ends after ``start``: each just past a newline (the last one is the file's end)."""
+    """Block ends after ``start``: each just past a newline (the last one is the file's end).
+
+    The tail is cut finer: the parent writes a block only once it is parsed, and builds the
+    search indexes only after the last one, so a big last block left one core idle while
+    one worker parsed it and the parent then wrote it."""
     with open(path, "rb") as f:
         position = start
         while position < size:
-            f.seek(min(position + block_bytes, size))
+            step = block_bytes if size - position > TAIL_BLOCKS * block_bytes \
+                else max(1, block_bytes // 4)
+            f.seek(min(position + step, size))
             if f.tell() >= size:
                 yield size
                 return
