@@ -6,7 +6,7 @@ says how long a processed entry is kept (by its completion time; 0 keeps them al
 there are in ``ndrtrack_spool_entries{state="shunt"}``.
 
 The purge runs in a worker thread every ``interval`` (an hour, like the log index's
-``RetentionPurger``), never on the intake's path.
+``RetentionPurger``; both are ``Periodic`` services), never on the intake's path.
 """
 
 from __future__ import annotations
@@ -18,23 +18,22 @@ import time
 from ndrtrack.config import SpoolConfig
 from ndrtrack.intake.spool import Spool
 from ndrtrack.metrics import SPOOL_PURGED
+from ndrtrack.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
 
 
-class SpoolPurger:
+class SpoolPurger(Periodic):
     """Deletes ``done/`` entries older than ``done_retention_days``, every ``interval``."""
 
+    name = "spool retention"
+
     def __init__(self, *, config: SpoolConfig, spool: Spool, interval: float = 3600.0) -> None:
+        super().__init__(interval=interval)
         self.config = config
         self.spool = spool
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="spool retention")
 
     async def purge_once(self, now: float | None = None) -> int:
         """One purge; the number of entries deleted (0 when retention is off)."""
@@ -49,19 +48,4 @@ class SpoolPurger:
                      removed, days)
         return removed
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.purge_once()
-            except Exception:  # retried next interval
-                log.exception("spool retention: purge failed")
-            await asyncio.sleep(self.interval)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+    run_once = purge_once

@@ -17,6 +17,7 @@ from ndrtrack.config import LogsConfig
 from ndrtrack.logs.follow import LogFollower, followers
 from ndrtrack.logs.metrics import LOG_PURGED
 from ndrtrack.logs.receiver import SyslogReceiver
+from ndrtrack.periodic import Periodic
 from ndrtrack.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -28,17 +29,15 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-class RetentionPurger:
+class RetentionPurger(Periodic):
     """Deletes traces whose last line is older than ``retention_days``, every ``interval``."""
 
+    name = "log retention"
+
     def __init__(self, *, config: LogsConfig, store: Store, interval: float = 3600.0) -> None:
+        super().__init__(interval=interval)
         self.config = config
         self.store = store
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="log retention")
 
     async def purge_once(self) -> int:
         cutoff = datetime.now(UTC) - timedelta(days=self.config.retention_days)
@@ -49,22 +48,7 @@ class RetentionPurger:
                      cutoff.isoformat(timespec="seconds"))
         return removed
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.purge_once()
-            except Exception:  # retried next interval
-                log.exception("log retention: purge failed")
-            await asyncio.sleep(self.interval)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+    run_once = purge_once
 
 
 def log_services(*, config: LogsConfig, store: Store) -> list[Service]:
