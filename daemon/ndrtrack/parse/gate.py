@@ -11,6 +11,7 @@ the pattern source (conservatively: a branch without a usable literal disables t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 
 def lowered(pattern: str) -> str:
@@ -81,9 +82,10 @@ def _class_end(pattern: str, start: int) -> int:
     return len(pattern)
 
 
-def _branches(pattern: str) -> list[str]:
-    """The top-level ``|`` branches of a pattern."""
-    branches, depth, start, index = [], 0, 0, 0
+def _structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """``(index, char, depth)`` of each ``(``, ``)`` and ``|`` outside escapes and classes,
+    ``depth`` counted after the character (a ``)`` closing the outermost group gives 0)."""
+    depth, index = 0, start
     while index < len(pattern):
         char = pattern[index]
         if char == "\\":
@@ -91,14 +93,19 @@ def _branches(pattern: str) -> list[str]:
             continue
         if char == "[":
             index = _class_end(pattern, index)
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
+        elif char in "()|":
+            depth += {"(": 1, ")": -1, "|": 0}[char]
+            yield index, char, depth
+        index += 1
+
+
+def _branches(pattern: str) -> list[str]:
+    """The top-level ``|`` branches of a pattern."""
+    branches, start = [], 0
+    for index, char, depth in _structure(pattern):
+        if char == "|" and depth == 0:
             branches.append(pattern[start:index])
             start = index + 1
-        index += 1
     branches.append(pattern[start:])
     return branches
 
@@ -148,22 +155,8 @@ def _runs(branch: str) -> list[str]:
 
 def _group_end(pattern: str, start: int) -> int:
     """Index of the ``)`` closing the group that opens at ``start`` (len when unclosed)."""
-    depth, index = 0, start
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == "[":
-            index = _class_end(pattern, index)
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return index
-        index += 1
-    return len(pattern)
+    return next((index for index, char, depth in _structure(pattern, start)
+                 if char == ")" and depth == 0), len(pattern))
 
 
 _GROUP_HEAD = re.compile(r"\(\?(?:[aiLmsux-]*:|P<\w+>)|\((?!\?)")
