@@ -295,6 +295,25 @@ def test_bulk_load_rebuilds_the_search_indexes(store: Store) -> None:
         assert indexes() == complete
 
 
+def test_domain_indexes_are_rebuilt_as_the_last_migration_left_them(store: Store) -> None:
+    """0003 redefines the domain indexes (BINARY: domains are stored lower-cased); a bulk
+    load rebuilds them that way, and a domain search still ignores case."""
+    from ndrtrack.store.sqlite_logs import _index_statements
+
+    names = [name for name, _ in _index_statements()]
+    assert len(names) == len(set(names))
+    with store.bulk_load():
+        store.add_events(_events(MESSAGE))  # type: ignore[arg-type]
+    sql = dict(store.conn.execute(  # type: ignore[attr-defined]
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'log_%'"))
+    assert "COLLATE BINARY" in sql["log_traces_sender_domain"]
+    assert "COLLATE BINARY" in sql["log_recipients_domain"]
+    assert [t.sender for t in store.search(LogQuery(sender="@EXAMPLE.org"))] == [
+        "alice@example.org"]
+    assert len(store.search(LogQuery(recipient="@Example.NET"))) == 1
+    assert len(store.search(LogQuery(recipient="@Example.NET", sender="@example.org"))) == 1
+
+
 def test_a_whole_recipient_domain_returns_its_newest_messages(store: Store) -> None:
     lines = [pf(f"01:{i // 60:02d}:{i % 60:02d}", "smtpd",
                 f"NOQUEUE: reject: RCPT from a[192.0.2.1]: 550 5.1.1 <u{i}@corp.test>: "

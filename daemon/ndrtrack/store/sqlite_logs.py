@@ -399,23 +399,28 @@ class SqliteLogIndex:
 
 
 _INDEX = re.compile(r"CREATE INDEX (log_\w+) ON (.*)", re.S)
+_DROP_INDEX = re.compile(r"DROP INDEX (?:IF EXISTS )?(log_\w+)$")
 
 
 def _index_statements() -> list[tuple[str, str]]:
     """(name, CREATE INDEX IF NOT EXISTS …) of the log index's search indexes, from the
-    migrations (the single source of the schema)."""
+    migrations (the single source of the schema): an index a later migration drops or
+    defines again is taken as it was left."""
     from ndrtrack.store.sqlite import migrations
 
-    found = []
+    found: dict[str, str] = {}
     for _version, _name, sql in migrations():
         for statement in sql.split(";"):
             body = "\n".join(line for line in statement.splitlines()
                              if not line.strip().startswith("--")).strip()
+            dropped = _DROP_INDEX.match(body)
+            if dropped is not None:
+                found.pop(dropped.group(1), None)
             m = _INDEX.match(body)
             if m is not None:
-                found.append((m.group(1), f"CREATE INDEX IF NOT EXISTS {m.group(1)} ON "
-                                          f"{m.group(2)}"))
-    return found
+                found[m.group(1)] = (f"CREATE INDEX IF NOT EXISTS {m.group(1)} ON "
+                                     f"{m.group(2)}")
+    return list(found.items())
 
 
 def _split_continuations(conn: sqlite3.Connection, chunks: list[Any]
@@ -479,7 +484,7 @@ def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:
     params: list[Any] = []
     if q.sender:
         if q.sender.startswith("@"):
-            where.append("sender_domain = ?")
+            where.append("sender_domain = ? COLLATE BINARY")  # (stored lower-cased: 0003)
             params.append(q.sender[1:].lower())
         else:
             where.append("sender = ?")
@@ -492,10 +497,11 @@ def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:
             # newest rows instead of collecting every match; ids grow with time, and a margin
             # covers imports that wrote older messages later
             where.append("id IN (SELECT trace_id FROM log_recipients WHERE domain = ?"
-                         " ORDER BY trace_id DESC LIMIT ?)")
+                         " COLLATE BINARY ORDER BY trace_id DESC LIMIT ?)")
             params += [q.recipient[1:].lower(), max(1, q.limit) * 4]
         elif q.recipient.startswith("@"):
-            where.append("id IN (SELECT trace_id FROM log_recipients WHERE domain = ?)")
+            where.append("id IN (SELECT trace_id FROM log_recipients WHERE domain = ?"
+                         " COLLATE BINARY)")
             params.append(q.recipient[1:].lower())
         else:  # the address as sent, or as rewritten by an alias (orig_to)
             where.append("id IN (SELECT trace_id FROM log_recipients WHERE recipient = ?"
