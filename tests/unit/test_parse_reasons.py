@@ -374,3 +374,48 @@ def test_rewritten_rules_match_where_the_written_ones_do() -> None:
         for plain, (_, compiled) in zip(written, TEXT_RULES, strict=True):
             found, expected = compiled.search(low), plain.search(low)
             assert (found and found.span()) == (expected and expected.span()), plain.pattern
+
+
+def _text_reason_by_gates(diagnostic: str) -> Reason | None:
+    """text_reason as each rule's gate asks the text itself (``in`` per literal)."""
+    from ndrtrack.parse.gate import all_gate_open
+    from ndrtrack.parse.reasons import _GATES
+
+    low = diagnostic.lower()
+    for (reason, pattern), gate in zip(TEXT_RULES, _GATES, strict=True):
+        if all_gate_open(gate, low) and pattern.search(low):
+            return reason
+    return None
+
+
+def test_literal_finder_finds_exactly_the_contained_literals() -> None:
+    """Overlapping, nested and repeated literals, non-ASCII text, no literals at all."""
+    from ndrtrack.parse.gate import LiteralFinder
+
+    literals = ["mail loop", "loops back", "loop", "user unknown", "unknown", "ser", "x"]
+    finder = LiteralFinder(literals)
+    for text in ("mail loops back", "user unknown", "İ user unknownx", "", "nothing here"):
+        assert finder.present(text) == {lit for lit in literals if lit in text}
+    assert LiteralFinder([]).present("anything") == set()
+
+
+def test_text_reason_one_pass_equals_per_rule_gates() -> None:
+    """The one-pass literal search gives text_reason's answer of ``in`` per gate literal on
+    every sample diagnostic, and on generated mixes of the rules' own words."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ndrtrack.parse.gate import gate_literal_set
+    from ndrtrack.parse.reasons import _GATES, text_reason
+
+    for text in _sample_texts():
+        assert text_reason(text) == _text_reason_by_gates(text)
+    words = sorted(set().union(*(gate_literal_set(g) for g in _GATES)))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(words) | st.text(max_size=6), max_size=12))
+    def check(parts: list[str]) -> None:
+        text = "".join(parts)
+        assert text_reason(text) == _text_reason_by_gates(text)
+
+    check()

@@ -11,7 +11,9 @@ the pattern source (conservatively: a branch without a usable literal disables t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterable, Iterator
+
+import ahocorasick
 
 
 def lowered(pattern: str) -> str:
@@ -240,8 +242,11 @@ def gate_all(pattern: str) -> AllGate:
     )
 
 
-def all_gate_open(gate: AllGate, lowered_text: str) -> bool:
-    """Whether a conjunctive gate (see :func:`gate_all`) lets ``lowered_text`` through."""
+def all_gate_open(gate: AllGate, lowered_text: Container[str]) -> bool:
+    """Whether a conjunctive gate (see :func:`gate_all`) lets ``lowered_text`` through.
+
+    ``lowered_text`` may also be the set of the gate's literals the text contains
+    (:meth:`LiteralFinder.present`): only ``literal in lowered_text`` is asked."""
     if not gate:
         return True
     for literal, alternatives in gate:
@@ -250,7 +255,9 @@ def all_gate_open(gate: AllGate, lowered_text: str) -> bool:
     return False
 
 
-def alternatives_met(alternatives: tuple[Requirements, ...], lowered_text: str) -> bool:
+def alternatives_met(
+    alternatives: tuple[Requirements, ...], lowered_text: Container[str]
+) -> bool:
     """Whether all requirements of one of a gate literal's alternatives are met."""
     for more in alternatives:
         if not more or _each_present(more, lowered_text):
@@ -258,7 +265,7 @@ def alternatives_met(alternatives: tuple[Requirements, ...], lowered_text: str) 
     return False
 
 
-def _each_present(requirements: tuple[tuple[str, ...], ...], text: str) -> bool:
+def _each_present(requirements: tuple[tuple[str, ...], ...], text: Container[str]) -> bool:
     for literals in requirements:
         for literal in literals:
             if literal in text:
@@ -266,6 +273,45 @@ def _each_present(requirements: tuple[tuple[str, ...], ...], text: str) -> bool:
         else:
             return False
     return True
+
+
+def gate_literal_set(gate: AllGate) -> set[str]:
+    """Every literal a conjunctive gate may ask about (its leads and their requirements)."""
+    found: set[str] = set()
+    for literal, alternatives in gate:
+        found.add(literal)
+        for more in alternatives:
+            for literals in more:
+                found.update(literals)
+    return found
+
+
+class LiteralFinder:
+    """Which of many literals occur in a text, found in one pass (Aho-Corasick).
+
+    Gates of an ordered rule list that rarely stops early on a long text (reason phrases:
+    several hundred literals, a diagnostic of 1,500 characters cost 325 us in ``in`` tests)
+    ask ``literal in present`` of the set this returns instead: one C pass over the text,
+    overlapping occurrences included, whatever the number of literals.
+    """
+
+    __slots__ = ("_automaton", "_empty")
+
+    def __init__(self, literals: Iterable[str]) -> None:
+        automaton = ahocorasick.Automaton()
+        for literal in dict.fromkeys(literals):
+            if literal:
+                automaton.add_word(literal, literal)
+        self._empty = len(automaton) == 0
+        if not self._empty:
+            automaton.make_automaton()
+        self._automaton = automaton
+
+    def present(self, text: str) -> set[str]:
+        """Exactly the literals ``lit`` for which ``lit in text`` holds."""
+        if self._empty:
+            return set()
+        return {literal for _, literal in self._automaton.iter(text)}
 
 
 def gate_open(literals: tuple[str, ...], lowered_text: str) -> bool:
