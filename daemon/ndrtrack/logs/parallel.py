@@ -30,7 +30,6 @@ from typing import Any
 
 from ndrtrack.logs.assemble import Assembler
 from ndrtrack.logs.ingest import LineReader
-from ndrtrack.logs.metrics import LOG_EVENTS, LOG_LINES, LOG_TRACES
 from ndrtrack.logs.syslog import Clock
 from ndrtrack.store.base import Store
 from ndrtrack.store.sqlite_logs import PackedTraces, pack_traces
@@ -159,6 +158,8 @@ def import_parallel(*, store: Store, path: str, start: int, fingerprint: str, fm
 
 def _write(store: Store, fingerprint: str, job: Block, future: Future[Any], lines: int,
            traces: int) -> tuple[int, int]:
+    from ndrtrack.logs.metrics import LOG_EVENTS, LOG_LINES, LOG_TRACES  # (not in workers)
+
     packed, counts, n_lines, n_events = future.result()
     rows: Any = PackedTraces.opened(*packed)  # (SqliteStore's add_traces takes them as is)
     try:
