@@ -172,3 +172,20 @@ def test_queue_id_prefers_the_reporting_hop() -> None:
 )
 def test_decode_words(raw: str | None, decoded: str) -> None:
     assert decode_words(raw) == decoded
+
+
+def test_hop_built_slot_by_slot_equals_the_dataclass() -> None:
+    """parse_received's slot-by-slot Hop is the record Hop(...) would build."""
+    from dataclasses import astuple, fields
+
+    from ndrtrack.model import Hop
+    from ndrtrack.parse.headers import _hop, parse_received
+
+    hop = parse_received(
+        "from mx.example.org (mx.example.org [192.0.2.7]) by mail.example.net (Postfix) "
+        "with ESMTPS id 4ABC12DEF for <a@example.net>; Thu, 29 Apr 2010 23:34:45 +0900"
+    )
+    again = Hop(*astuple(hop))
+    assert hop == again and hash(hop) == hash(again) and repr(hop) == repr(again)
+    assert [f.name for f in fields(Hop)] == list(Hop.__slots__)
+    assert _hop("", "", "", "", "", "", False, None) == Hop()
