@@ -474,27 +474,29 @@ TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = tuple(
 )
 _GATES: tuple[AllGate, ...] = tuple(gate_all(lowered(p)) for _, p in _TEXT_RULES)
 
-# The same, for text_reason's loop, each gate split by the set of its literals it is
-# asked with: the literals that open it alone (one isdisjoint test in C) and the literals
-# that need more words too, with their alternatives; an empty gate (None) always opens.
-_GatedRule = tuple[
-    Reason,
-    re.Pattern[str],
-    frozenset[str] | None,
-    tuple[tuple[str, tuple[Requirements, ...]], ...],
-]
+# The same gates indexed by literal, for text_reason: the rules each literal opens alone,
+# and the rules it opens when their further words occur too (with those alternatives);
+# rules without a gate always open.  A diagnostic contains a few of the ~480 literals, so
+# the open rules are found from those few instead of by asking each of 25 gates.
+_ALWAYS_OPEN = frozenset(index for index, gate in enumerate(_GATES) if not gate)
+_OPENS_ALONE: dict[str, frozenset[int]] = {}
+_OPENS_WITH: dict[str, tuple[tuple[int, tuple[Requirements, ...]], ...]] = {}
 
 
-def _gated_rule(reason: Reason, pattern: re.Pattern[str], gate: AllGate) -> _GatedRule:
-    alone = frozenset(lit for lit, alts in gate if alts == ((),))
-    more = tuple((lit, alts) for lit, alts in gate if alts != ((),))
-    return reason, pattern, (alone if gate else None), more
+def _index_gates() -> None:
+    alone: dict[str, set[int]] = {}
+    more: dict[str, list[tuple[int, tuple[Requirements, ...]]]] = {}
+    for index, gate in enumerate(_GATES):
+        for literal, alternatives in gate:
+            if alternatives == ((),):
+                alone.setdefault(literal, set()).add(index)
+            else:
+                more.setdefault(literal, []).append((index, alternatives))
+    _OPENS_ALONE.update((literal, frozenset(found)) for literal, found in alone.items())
+    _OPENS_WITH.update((literal, tuple(found)) for literal, found in more.items())
 
 
-_GATED_RULES: tuple[_GatedRule, ...] = tuple(
-    _gated_rule(reason, pattern, gate)
-    for (reason, pattern), gate in zip(TEXT_RULES, _GATES, strict=True)
-)
+_index_gates()
 
 _FULL = re.compile(word_start_first(lowered(dict(_TEXT_RULES)[R.MAILBOXFULL])))
 _FULL_GATE = gate_all(_FULL.pattern)
@@ -667,14 +669,16 @@ def text_reason(diagnostic: str) -> Reason | None:
 
 def _text_reason(lowered: str, present: set[str]) -> Reason | None:
     """:func:`text_reason` given the lowered text and the gate literals it contains."""
-    for reason, pattern, alone, more in _GATED_RULES:
-        # all_gate_open, inlined: this loop runs about 25 gates for every diagnostic
-        if alone is not None and alone.isdisjoint(present):
-            for literal, alternatives in more:
-                if literal in present and alternatives_met(alternatives, present):
-                    break
-            else:
-                continue
+    opened = set(_ALWAYS_OPEN)
+    for literal in present:
+        owners = _OPENS_ALONE.get(literal)
+        if owners is not None:
+            opened |= owners
+        for index, alternatives in _OPENS_WITH.get(literal, ()):
+            if index not in opened and alternatives_met(alternatives, present):
+                opened.add(index)
+    for index in sorted(opened):  # rule order: the first match wins
+        reason, pattern = TEXT_RULES[index]
         if pattern.search(lowered):
             return reason
     return None
