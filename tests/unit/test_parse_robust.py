@@ -412,3 +412,29 @@ def test_megabytes_of_header_lines_are_cut_and_said_so() -> None:
     assert len(msg.get_all("Received")) < MAX_HEADER_BLOCK // len(hop) + 1
     assert truncations(msg)[0].startswith("header block cut at ")
     assert any(e.startswith("mime: header block cut") for e in parse_bytes(raw).errors)
+
+
+_STATUS_LOOKBEHIND_FIRST = re.compile(
+    r"(?<![\w.])(?<![A-Za-z]-)([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d|-\d)"
+)
+_REPLY_LOOKBEHIND_FIRST = re.compile(r"(?<![\w.:/=#-])([245][0-5]\d)(?=[ \t-]|:\s|$)", re.M)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["5", "4", "2", "0", "1", "55", ".", "-", "a", "é", " ", "\n",
+                                 ":", "/", "=", "#", "\t", "5.1.1", "550", "x-", "1.2."]),
+                max_size=30))
+@example(["5.1.1"])
+@example(["a-", "5.1.1"])
+@example(["x", "-", "5", ".", "1", ".", "1"])
+@example(["550", " ", "5.7.1"])
+def test_status_and_reply_patterns_equal_their_lookbehind_first_forms(parts: list[str]) -> None:
+    """STATUS and REPLY lead with the first digit so re can scan for it; every match (span
+    and groups) is the one the look-behind-first forms find."""
+    from ndrtrack.parse.extract import REPLY, STATUS
+
+    text = "".join(parts)
+    for fast, plain in ((STATUS, _STATUS_LOOKBEHIND_FIRST), (REPLY, _REPLY_LOOKBEHIND_FIRST)):
+        assert [(m.span(), m.groups()) for m in fast.finditer(text)] == [
+            (m.span(), m.groups()) for m in plain.finditer(text)
+        ]

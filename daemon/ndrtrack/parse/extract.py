@@ -17,10 +17,16 @@ from ndrtrack.parse.headers import original_from_headers, original_from_text
 
 T = TypeVar("T")
 
-# RFC 3463 enhanced status code; look-arounds keep IP addresses and versions out.
-STATUS = re.compile(r"(?<![\w.])(?<![A-Za-z]-)([245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d|-\d)")
-# RFC 5321 reply code at the start of a reply line ("550 ", "550-", "550 5.1.1").
-REPLY = re.compile(r"(?<![\w.:/=#-])([245][0-5]\d)(?=[ \t-]|:\s|$)", re.M)
+# RFC 3463 enhanced status code; look-arounds keep IP addresses and versions out.  The
+# first digit leads and the look-behinds follow it (spanning it): the engine then scans for
+# [245] instead of trying the look-behinds at every offset (half the time per text), with
+# the same matches (a test holds both forms to the same spans and groups).
+STATUS = re.compile(
+    r"([245])(?<![\w.][245])(?<![A-Za-z]-[245])\.(\d{1,3})\.(\d{1,3})(?![\w]|\.\d|-\d)"
+)
+# RFC 5321 reply code at the start of a reply line ("550 ", "550-", "550 5.1.1"); the
+# look-behind follows the first digit for the same reason.
+REPLY = re.compile(r"([245](?<![\w.:/=#-][245])[0-5]\d)(?=[ \t-]|:\s|$)", re.M)
 # Linear on any input: the lookbehind starts a local part only at its first character and the
 # possessive bound keeps the engine from retrying shorter local parts.
 ADDRESS = re.compile(
