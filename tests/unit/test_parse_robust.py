@@ -438,3 +438,16 @@ def test_status_and_reply_patterns_equal_their_lookbehind_first_forms(parts: lis
         assert [(m.span(), m.groups()) for m in fast.finditer(text)] == [
             (m.span(), m.groups()) for m in plain.finditer(text)
         ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["after", "AFTER ", "in reply to", "while talking to x:", ">>>",
+                                 " ", "the ", "RCPT TO", "data", "end of data", "ehlo", "a",
+                                 "w", "i", "xafter", ":"]), max_size=12))
+def test_smtp_command_word_gate_hides_no_match(parts: list[str]) -> None:
+    """smtp_command asks for the pattern's words before the regex: same answer as the regex."""
+    from ndrtrack.parse.extract import _COMMAND, _COMMAND_NAMES, smtp_command
+
+    text = "".join(parts)
+    match = _COMMAND.search(text.lower())
+    assert smtp_command(text) == (_COMMAND_NAMES.get(match.group(1), "") if match else "")

@@ -13,6 +13,7 @@ from email.message import Message
 from typing import Any, TypeVar
 
 from ndrtrack.model import OriginalMessage
+from ndrtrack.parse.gate import gate_open
 from ndrtrack.parse.headers import original_from_headers, original_from_text
 
 T = TypeVar("T")
@@ -52,6 +53,9 @@ _COMMAND = re.compile(
     r"(rcpt to|mail from|data|end of data|helo|ehlo|starttls|initial connection|connect|"
     r"end of data|final data)"
 )
+# Every match of _COMMAND holds one of these: asked first, since the pattern's first letters
+# (a, i, w) are too common for the engine's scan to skip much of a diagnostic.
+_COMMAND_WORDS = ("after", "in reply to", "while talking to")
 _COMMAND_NAMES = {
     "rcpt to": "RCPT",
     "mail from": "MAIL",
@@ -278,7 +282,10 @@ def squeeze(text: str) -> str:
 
 def smtp_command(text: str) -> str:
     """The SMTP command a diagnostic says the failure happened after ("" when not said)."""
-    match = _COMMAND.search(text.lower())
+    lowered = text.lower()
+    if not gate_open(_COMMAND_WORDS, lowered):
+        return ""
+    match = _COMMAND.search(lowered)
     return _COMMAND_NAMES.get(match.group(1), "") if match else ""
 
 
