@@ -183,41 +183,35 @@ def test_idle_session_is_closed(daemon: Daemon) -> None:
         assert 1.0 < time.monotonic() - started < 8
 
 
-def test_starttls(daemon: Daemon) -> None:
+def send_over_starttls(d: Daemon, client: smtplib.SMTP, helo: str, sender: str,
+                       message_id: str) -> dict:
+    """One message after STARTTLS (offered before, not after); its stored envelope."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with daemon.smtp() as client:
-        client.ehlo("client.test")
+    with client:
+        client.ehlo(helo)  # smtplib sends LHLO for LMTP
         assert client.has_extn("starttls")
         assert client.starttls(context=context)[0] == 220
-        client.ehlo("client.test")
+        client.ehlo(helo)
         assert not client.has_extn("starttls")
-        client.mail("sender@client.test")
+        client.mail(sender)
         client.rcpt(INTAKE)
-        code, reply = client.data(message(message_id="<tls@client.test>"))
+        code, reply = client.data(message(message_id=message_id))
     assert code == 250
-    sid = spool_id(reply)
-    assert json.loads(daemon.entry_file(sid, "envelope.json"))["tls"] is True
+    return json.loads(d.entry_file(spool_id(reply), "envelope.json"))
+
+
+def test_starttls(daemon: Daemon) -> None:
+    record = send_over_starttls(daemon, daemon.smtp(), "client.test", "sender@client.test",
+                                "<tls@client.test>")
+    assert record["tls"] is True
 
 
 def test_starttls_on_lmtp(daemon: Daemon) -> None:
     """LMTP offers STARTTLS like SMTP when the listener has a certificate (same keys)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with smtplib.LMTP("127.0.0.1", daemon.lmtp_port, timeout=10) as client:
-        client.ehlo("mta.test")  # smtplib sends LHLO for LMTP
-        assert client.has_extn("starttls")
-        assert client.starttls(context=context)[0] == 220
-        client.ehlo("mta.test")
-        assert not client.has_extn("starttls")
-        client.mail("")
-        client.rcpt(INTAKE)
-        code, reply = client.data(message(message_id="<lmtp-tls@client.test>"))
-    assert code == 250
-    sid = spool_id(reply)
-    record = json.loads(daemon.entry_file(sid, "envelope.json"))
+    client = smtplib.LMTP("127.0.0.1", daemon.lmtp_port, timeout=10)
+    record = send_over_starttls(daemon, client, "mta.test", "", "<lmtp-tls@client.test>")
     assert record["tls"] is True and record["source"] == "lmtp"
 
 
