@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ndrtrack.intake.spool import Spool
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "samples"
 SHARED = ROOT.parent / "shared"
@@ -58,3 +60,11 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (the project's own fixtures cover this elsewhere)")
     return path
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    """An empty spool (all state directories made) under the test's temporary directory."""
+    made = Spool(tmp_path / "spool")
+    made.setup()
+    return made

@@ -8,7 +8,6 @@ import dataclasses
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,13 +37,6 @@ dovecot = pytest.fixture(running_dovecot, scope="module", name="dovecot")
 @pytest.fixture(scope="module")
 def plain_dovecot() -> Iterator[Dovecot]:
     yield from running_dovecot(PLAIN_IMAP4)
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    spool = Spool(tmp_path / "spool")
-    spool.setup()
-    return spool
 
 
 def source_for(dovecot: Dovecot, user: str, password: str, **overrides: Any) -> ImapSource:

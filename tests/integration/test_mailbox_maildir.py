@@ -16,13 +16,6 @@ from ndrtrack.intake.mailbox import MAILDIR_PROCESSED, MaildirPoller
 from ndrtrack.intake.spool import Spool
 
 
-@pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    spool = Spool(tmp_path / "spool")
-    spool.setup()
-    return spool
-
-
 def polls(result: str) -> float:
     return REGISTRY.get_sample_value("ndrtrack_mailbox_polls_total",
                                      {"source": "maildir", "result": result}) or 0.0

@@ -8,22 +8,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from pathlib import Path
 
-import pytest
 from prometheus_client import REGISTRY
 
 from ndrtrack.app import SERVICE_FACTORIES
 from ndrtrack.config import Config, SpoolConfig
 from ndrtrack.intake.retention import DAY, SpoolPurger
 from ndrtrack.intake.spool import Envelope, Spool
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    s = Spool(tmp_path / "spool")
-    s.setup()
-    return s
 
 
 def store(spool: Spool) -> str:

@@ -33,13 +33,6 @@ MESSAGE = (b"From: =?iso-8859-1?q?Andr=E9?= <andre@client.test>\r\nTo: ndr@examp
 
 
 @pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    s = Spool(tmp_path / "spool")
-    s.setup()
-    return s
-
-
-@pytest.fixture
 def store(tmp_path: Path):
     s = SqliteStore(str(tmp_path / "db.sqlite3"))
     s.setup()

@@ -11,13 +11,6 @@ from ndrtrack.intake.mailbox_ledger import Ledger, find_in_spool, ledger_for
 from ndrtrack.intake.spool import Envelope, Spool
 
 
-@pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    spool = Spool(tmp_path / "spool")
-    spool.setup()
-    return spool
-
-
 def test_envelope_from_return_path_and_delivered_to() -> None:
     data = (b"Return-Path: <bounce@mx.example.org>\r\n"
             b"Delivered-To: ndr-track@example.org\r\n"

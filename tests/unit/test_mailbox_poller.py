@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -35,13 +34,6 @@ class Scripted(MaildirPoller):
             raise step
         assert isinstance(step, int)
         return step
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    spool = Spool(tmp_path / "spool")
-    spool.setup()
-    return spool
 
 
 @pytest.fixture
