@@ -305,3 +305,25 @@ def test_a_move_the_spool_refused_is_redone_without_a_restart(
     run_until(runner, lambda: bool(list(spool.iter_state("done"))))
     assert list(spool.iter_state("done")) == [entry_id]
     assert list(spool.iter_state("processing")) == []
+
+
+def test_a_refused_finish_is_not_a_failed_try(
+        spool: Spool, store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stages done, the spool refuses the move to done/: the entry is done (nothing retried,
+    no try counted against it) and reaches done/ once the spool allows it."""
+    real_finish, refused = spool.finish, iter([True, True])
+
+    def finish(entry_id: str) -> None:
+        if next(refused, False):
+            raise SpoolError(f"spool entry {entry_id}: cannot move: read-only file system")
+        real_finish(entry_id)
+
+    monkeypatch.setattr(spool, "finish", finish)
+    entry_id = store_message(spool)
+    runner = Runner(spool=spool, store=store, config=config(max_tries=1), stages=(CASE_STAGE,))
+    assert runner.process(entry_id) == "done"
+    assert list(spool.iter_state("processing")) == [entry_id]
+    run_until(runner, lambda: bool(list(spool.iter_state("done"))))
+    assert list(spool.iter_state("done")) == [entry_id]
+    assert list(spool.iter_state("shunt")) == []
+    assert len(store.list_cases()) == 1

@@ -199,20 +199,27 @@ class Runner:
         if entry is None:
             return "gone"  # taken by someone else
         ctx: StageContext | None = None
-        attempt = 0
         try:
             attempt = self.spool.count_attempt(entry_id)
+        except SpoolError as exc:  # the spool again: back to new/ untried, not a failed try
+            log.error("%s", exc, extra=_ids(entry_id))
+            self._defer(entry_id)
+            self._move(entry_id, lambda: self.spool.requeue(entry_id))
+            return "deferred"
+        try:
             if attempt > self.settings.max_tries:
                 raise RuntimeError(f"taken up {attempt - 1} times without finishing: the "
                                    "daemon may have stopped while processing it")
             ctx = StageContext(entry=entry, message=self.spool.read_message(entry),
                                store=self.store, config=self.config)
             self._run_stages(ctx)
-            self.spool.finish(entry_id)
         except Exception as exc:  # a stage or the store failed: retry later, keep running
-            outcome = self._failed(entry_id, exc, max(attempt, 1))
+            outcome = self._failed(entry_id, exc, attempt)
         else:
             self._retries.pop(entry_id, None)
+            # the stages are done: a spool refusing the move now must not count as a failed
+            # try of the message (a long outage would shunt good entries); moved later
+            self._move(entry_id, lambda: self.spool.finish(entry_id))
             outcome = "done"
             log.info("done in %.1f ms", (time.perf_counter() - started) * 1000,
                      extra=_ids(entry_id, ctx.case_id if ctx else None))
