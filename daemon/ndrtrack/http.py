@@ -7,6 +7,7 @@ bound, spool writable, store open) and answers 503 naming what is not.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from collections.abc import Callable
@@ -20,10 +21,19 @@ log = logging.getLogger("ndrtrack.http")
 
 Readiness = Callable[[], dict[str, bool]]
 
+#: The areas' metric modules, beside ``ndrtrack.metrics``: imported with the endpoint so that
+#: every family is declared from the first scrape (unlabelled ones at 0), not only once its
+#: area has run: a dashboard or an alert on ``absent()``/``rate()`` must not see a series
+#: appear late.
+METRIC_MODULES: tuple[str, ...] = ("ndrtrack.metrics", "ndrtrack.logs.metrics",
+                                   "ndrtrack.dns.metrics")
+
 
 def make_app(readiness: Readiness,
              before_scrape: Callable[[], None] | None = None) -> web.Application:
     """The aiohttp application; ``before_scrape`` refreshes gauges (e.g. spool counts)."""
+    for name in METRIC_MODULES:
+        importlib.import_module(name)
 
     async def metrics(_: web.Request) -> web.Response:
         if before_scrape is not None:

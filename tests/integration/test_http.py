@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -52,3 +54,16 @@ def test_endpoints_answer_and_metrics_parse() -> None:
     assert results["/readyz"][0] == 200
     status, body = results["/readyz-down"]
     assert status == 503 and '"spool": false' in body
+
+
+def test_every_area_exports_its_families_from_the_first_scrape() -> None:
+    """DNS and log-index families exist before any lookup or import has run."""
+    code = ("import asyncio, sys\n"
+            "from ndrtrack.http import make_app\n"
+            "from prometheus_client import REGISTRY, generate_latest\n"
+            "make_app(lambda: {})\n"
+            "sys.stdout.write(generate_latest(REGISTRY).decode())\n")
+    body = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    names = {family.name for family in text_string_to_metric_families(body)}
+    assert {"ndrtrack_dns_queries", "ndrtrack_log_lines", "ndrtrack_intake_messages"} <= names
