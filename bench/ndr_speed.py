@@ -20,7 +20,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ndrtrack.parse.api import parse_bytes
 from ndrtrack.parse.decode import decode_bytes
@@ -39,30 +41,28 @@ class Rate:
         self.records = records
 
 
-def python_rate(files: list[Path], rounds: int) -> Rate:
-    """ndrtrack's decoder on the files, from memory, ``rounds`` times."""
+def timed(function: Callable[[bytes], Any], count: Callable[[Any], int], files: list[Path],
+          rounds: int) -> Rate:
+    """``function`` on the files from memory: one untimed warm-up round (imports, regex
+    compilation) that counts records, then ``rounds`` timed rounds."""
     data = [path.read_bytes() for path in files]
-    records = 0
-    for raw in data:  # warm-up round: imports, regex compilation
-        records += len(decode_bytes(raw).statuses)
+    records = sum(count(function(raw)) for raw in data)
     started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(rounds):
         for raw in data:
-            decode_bytes(raw)
+            function(raw)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return Rate(len(data) * rounds, wall, cpu, records)
+
+
+def python_rate(files: list[Path], rounds: int) -> Rate:
+    """ndrtrack's decoder on the files."""
+    return timed(decode_bytes, lambda bounce: len(bounce.statuses), files, rounds)
 
 
 def stage_rate(files: list[Path], rounds: int) -> Rate:
     """The daemon's parse stage (``parse_bytes``) on the same files, the same way."""
-    data = [path.read_bytes() for path in files]
-    records = sum(len(parse_bytes(raw).explanations) for raw in data)  # warm-up
-    started, cpu_started = time.perf_counter(), time.process_time()
-    for _ in range(rounds):
-        for raw in data:
-            parse_bytes(raw)
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    return Rate(len(data) * rounds, wall, cpu, records)
+    return timed(parse_bytes, lambda result: len(result.explanations), files, rounds)
 
 
 def sisimai_rate(files: list[Path], rounds: int) -> Rate | None:
