@@ -278,6 +278,20 @@ def test_the_runner_warms_the_stages_up_before_its_first_entry(tmp_path: Path) -
     assert out == ["False", "True", "1"]
 
 
+def refuse_moves(spool: Spool, method: str, *, times: int,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spool's ``method`` refuses its first ``times`` calls as a read-only disk would
+    (a fault injected: root ignores file modes)."""
+    real, refused = getattr(spool, method), iter([True] * times)
+
+    def move(entry_id: str) -> None:
+        if next(refused, False):
+            raise SpoolError(f"spool entry {entry_id}: cannot move: read-only file system")
+        real(entry_id)
+
+    monkeypatch.setattr(spool, method, move)
+
+
 def test_a_move_the_spool_refused_is_redone_without_a_restart(
         spool: Spool, store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """A spool briefly read-only (a fault injected here: root ignores file modes) must not
@@ -289,14 +303,7 @@ def test_a_move_the_spool_refused_is_redone_without_a_restart(
             raise RuntimeError("first try fails")
         return {}
 
-    real_requeue, refused = spool.requeue, iter([True])
-
-    def requeue(entry_id: str) -> None:
-        if next(refused, False):
-            raise SpoolError(f"spool entry {entry_id}: cannot move: read-only file system")
-        real_requeue(entry_id)
-
-    monkeypatch.setattr(spool, "requeue", requeue)
+    refuse_moves(spool, "requeue", times=1, monkeypatch=monkeypatch)
     entry_id = store_message(spool)
     runner = Runner(spool=spool, store=store, config=config(),
                     stages=(CASE_STAGE, Stage("flaky", flaky_stage)))
@@ -311,14 +318,7 @@ def test_a_refused_finish_is_not_a_failed_try(
         spool: Spool, store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Stages done, the spool refuses the move to done/: the entry is done (nothing retried,
     no try counted against it) and reaches done/ once the spool allows it."""
-    real_finish, refused = spool.finish, iter([True, True])
-
-    def finish(entry_id: str) -> None:
-        if next(refused, False):
-            raise SpoolError(f"spool entry {entry_id}: cannot move: read-only file system")
-        real_finish(entry_id)
-
-    monkeypatch.setattr(spool, "finish", finish)
+    refuse_moves(spool, "finish", times=2, monkeypatch=monkeypatch)
     entry_id = store_message(spool)
     runner = Runner(spool=spool, store=store, config=config(max_tries=1), stages=(CASE_STAGE,))
     assert runner.process(entry_id) == "done"
