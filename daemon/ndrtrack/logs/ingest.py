@@ -18,7 +18,7 @@ from typing import Any
 
 from ndrtrack.logs import formats
 from ndrtrack.logs.assemble import Assembler
-from ndrtrack.logs.formats._base import Event, LogFormat
+from ndrtrack.logs.formats._base import UNTRACED, Event, LogFormat
 from ndrtrack.logs.syslog import Clock, Envelope, parse_line
 from ndrtrack.model import LogEvent
 from ndrtrack.store.base import Store
@@ -102,7 +102,10 @@ class LineReader:
         For the bulk of a big import (a parallel import's block): an ordinary syslog line
         whose format reads it takes the loop here; anything else (no envelope, an unknown
         program, a line its format refuses) goes through ``__call__``, which counts and
-        samples it.  Formats read a line the same way twice, so nothing is counted twice."""
+        samples it.  Formats read a line the same way twice, so nothing is counted twice.
+
+        ``feed`` is an assembler's: a line whose format answers ``UNTRACED`` (it would join no
+        trace, see ``LogFormat.read_for_trace``) is counted as parsed but not fed."""
         if self.own_reader is not None or self.host:
             for line in lines:
                 ev = self(line)
@@ -117,12 +120,13 @@ class LineReader:
                 fmt = by_program.get(program)
                 if fmt is not None:
                     try:
-                        ev = fmt.read(env)
+                        got = fmt.read_for_trace(env)
                     except Exception:  # logged and counted by __call__ below
-                        ev = None
-                    if ev is not None:
+                        got = None
+                    if got is not None:
                         parsed[program] = parsed.get(program, 0) + 1
-                        feed(ev)
+                        if got is not UNTRACED:
+                            feed(got)
                         continue
             ev = self(line)
             if ev is not None:

@@ -8,6 +8,7 @@ CSV) also provide ``reader()``: a callable that makes the ``Envelope`` from the 
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -48,6 +49,16 @@ class Event(NamedTuple):
     related_id: str = ""
     session_id: str = ""
 
+
+class Untraced(enum.Enum):
+    """The type of ``UNTRACED`` (an enum member: a sentinel that type checkers narrow)."""
+
+    UNTRACED = "untraced"
+
+
+#: ``LogFormat.read_for_trace``'s answer for a line it understands that can join no trace
+UNTRACED = Untraced.UNTRACED
+
 #: A reader for files without a syslog envelope: raw line -> Envelope (or None).
 LineReader = Callable[[str], Envelope | None]
 
@@ -66,6 +77,12 @@ class LogFormat:
     def read(self, env: Envelope) -> Event | None:  # pragma: no cover - abstract
         """The line as an ``Event``; ``None`` when this format does not understand it."""
         raise NotImplementedError
+
+    def read_for_trace(self, env: Envelope) -> Event | Untraced | None:
+        """``read`` for the assembler: a format may answer ``UNTRACED`` instead of the Event of
+        a line that joins no trace (one without queue or session id that is no pre-queue
+        reject: see ``Assembler.feed``) when that is cheaper than taking it apart."""
+        return self.read(env)
 
     def parse(self, env: Envelope) -> LogEvent | None:
         """The line as a ``LogEvent`` record (the design's format contract)."""

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
-from ndrtrack.logs.formats._base import Event, LogFormat, event, reply_codes
+from ndrtrack.logs.formats._base import UNTRACED, Event, LogFormat, Untraced, event, reply_codes
 from ndrtrack.logs.syslog import Envelope
 
 #: the commonest lines build their ``Event`` positionally: a keyword call of ``event()``
@@ -104,28 +104,31 @@ class Postfix(LogFormat):
         msg = env.message
         # a queue id (5-24 characters) ends at the first ": "; a third of the lines have none
         m = _QID.match(msg) if msg.find(": ", 5, 26) > 0 else None
-        if m is not None:
-            qid = m.group(1)
-            rest = msg[m.end():]
-            handler = _BY_PREFIX.get(rest[:3])
-            if handler is not None:
-                return handler(env, qid, rest)  # None: a known line kind, but malformed
-            action = _match_action(rest)
-            if action is not None:
-                return _action(env, qid, action)
-            if rest.startswith("proxy-"):
-                return _proxy(env, qid, rest)
-            return event(env, "postfix", "note", queue_id=qid)
-        if msg.startswith("warning: "):
-            w = _QID.match(msg, 9)
-            if w is not None:  # "warning: QID: ..." belongs to that message's timeline
-                return event(env, "postfix", "warning", queue_id=w.group(1))
-        if msg.startswith("NOQUEUE: "):
-            action = _match_action(msg, 9)
-            if action is not None:
-                return _action(env, "", action)
-            return None
-        return _no_queue_id(env, msg)
+        if m is None:
+            return _no_queue_id(env, msg, True)
+        rest = msg[m.end():]
+        return _BY_PREFIX.get(rest[:3], _other)(env, m.group(1), rest)
+
+    def read_for_trace(self, env: Envelope) -> Event | Untraced | None:
+        """``read``, except that a connection line outside any message (connect, disconnect,
+        postscreen, TLS and other chatter: a third of a log) is only recognised, not taken
+        apart.  (The lines of ``read`` again: a shared helper would cost a call a line.)"""
+        msg = env.message
+        m = _QID.match(msg) if msg.find(": ", 5, 26) > 0 else None
+        if m is None:
+            return _no_queue_id(env, msg, False)
+        rest = msg[m.end():]
+        return _BY_PREFIX.get(rest[:3], _other)(env, m.group(1), rest)
+
+
+def _other(env: Envelope, qid: str, rest: str) -> Event | None:
+    """A queued message's line that ``_BY_PREFIX`` does not know by its first characters."""
+    action = _match_action(rest)
+    if action is not None:
+        return _action(env, qid, action)
+    if rest.startswith("proxy-"):
+        return _proxy(env, qid, rest)
+    return event(env, "postfix", "note", queue_id=qid)
 
 
 def _delivery(env: Envelope, qid: str, rest: str) -> Event | None:
@@ -272,29 +275,58 @@ def _proxy(env: Envelope, qid: str, rest: str) -> Event | None:
                  recipient="" if rcpt is None else "")
 
 
-def _no_queue_id(env: Envelope, msg: str) -> Event | None:
+@overload
+def _no_queue_id(env: Envelope, msg: str, build: Literal[True]) -> Event | None: ...
+@overload
+def _no_queue_id(env: Envelope, msg: str, build: bool) -> Event | Untraced | None: ...
+
+
+def _no_queue_id(env: Envelope, msg: str, build: bool) -> Event | Untraced | None:
+    if msg.startswith("warning: "):
+        w = _QID.match(msg, 9)
+        if w is not None:  # "warning: QID: ..." belongs to that message's timeline
+            return event(env, "postfix", "warning", queue_id=w.group(1))
+    elif msg.startswith("NOQUEUE: "):
+        action = _match_action(msg, 9)
+        return None if action is None else _action(env, "", action)
+    return _connection(env, msg, build)
+
+
+def _connection(env: Envelope, msg: str, build: bool) -> Event | Untraced | None:
+    """A line about a client connection outside any message: its Event, or (``build`` false)
+    ``UNTRACED`` — whether the line is understood is decided alike, the fields only when built
+    (their searches cost more than the rest of such a line)."""
     if msg.startswith(("connect from", "disconnect from")):
         m = _CONNECT.match(msg)
         if m is not None:
+            if not build:
+                return UNTRACED
             kind, client_host, client_ip = m.groups()
             return _client_event(env, kind, client_ip, client_host)
     if msg.startswith("lost connection after"):
         m = _LOST.match(msg)
         if m is not None:
+            if not build:
+                return UNTRACED
             return event(env, "postfix", "lost", client_host=m.group(2), client_ip=m.group(3))
     if msg.startswith(_NOISE_BY_FIRST.get(msg[:1], ())) \
             or env.program.endswith(_QUIET_PROGRAMS):
-        client = _HOST_IP.search(msg) if "[" in msg else _DNSBL_ADDR.match(msg)
-        if client is None:
-            return _client_event(env, "info", "", "")
-        if client.re is _DNSBL_ADDR:
-            return _client_event(env, "info", client.group(1), "")
-        return _client_event(env, "info", client.group(2), client.group(1))
+        return _info(env, msg) if build else UNTRACED
     if msg[:1].isupper() and "[" in msg:  # postscreen/tlsproxy verdicts: "WORDS [ip]:port"
         m = _HOST_IP.search(msg)
         if m is not None:
-            return _client_event(env, "postscreen", m.group(2), "")
+            return _client_event(env, "postscreen", m.group(2), "") if build else UNTRACED
     return None
+
+
+def _info(env: Envelope, msg: str) -> Event:
+    """A line understood but tracing nothing, with the client it names (if any)."""
+    client = _HOST_IP.search(msg) if "[" in msg else _DNSBL_ADDR.match(msg)
+    if client is None:
+        return _client_event(env, "info", "", "")
+    if client.re is _DNSBL_ADDR:
+        return _client_event(env, "info", client.group(1), "")
+    return _client_event(env, "info", client.group(2), client.group(1))
 
 
 def _client_event(env: Envelope, kind: str, client_ip: str, client_host: str) -> Event:
