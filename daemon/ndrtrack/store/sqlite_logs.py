@@ -491,7 +491,7 @@ def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:
             where.append("sender_domain = ? COLLATE BINARY")  # (stored lower-cased: 0003)
             params.append(q.sender[1:].lower())
         else:
-            where.append("sender = ?")
+            where.append("lower(sender) = lower(?)")  # "<>": the null sender (see 0004)
             params.append(q.sender.strip("<>"))
     if q.recipient:
         alone = not (q.sender or q.message_id or q.queue_id or q.client_ip or q.client_host
@@ -508,12 +508,13 @@ def _conditions(q: LogQuery) -> tuple[list[str], list[Any]]:
                          " COLLATE BINARY)")
             params.append(q.recipient[1:].lower())
         else:  # the address as sent, or as rewritten by an alias (orig_to)
-            where.append("id IN (SELECT trace_id FROM log_recipients WHERE recipient = ?"
+            where.append("id IN (SELECT trace_id FROM log_recipients"
+                         " WHERE lower(recipient) = lower(?)"
                          " UNION SELECT trace_id FROM log_recipients WHERE orig_recipient = ?"
                          " COLLATE NOCASE AND orig_recipient != '')")
             params += [q.recipient.strip("<>")] * 2
     if q.message_id:
-        where.append("message_id = ?")
+        where.append("lower(message_id) = lower(?) AND message_id != ''")
         params.append(q.message_id.strip().strip("<>"))
     if q.queue_id:
         where.append("id IN (SELECT id FROM log_traces WHERE queue_id = ? AND queue_id != ''"
