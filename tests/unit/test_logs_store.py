@@ -124,6 +124,39 @@ def test_each_search_field(store: Store) -> None:
         store.search(LogQuery(client_ip="not-an-ip"))
 
 
+def test_addresses_and_message_ids_match_ignoring_ascii_case_through_their_indexes(
+        store: Store) -> None:
+    """0004 indexes lower(column): a search folds ASCII case as NOCASE did — not other
+    letters — finds the null sender as "<>", and is answered from the index."""
+    bounce = [pf("04:00:00", "pickup", "9F8E7D6C5B: uid=0 from=<>"),
+              pf("04:00:00", "cleanup", "9F8E7D6C5B: message-id=<Ünï@Example.ORG>"),
+              pf("04:00:01", "qmgr", "9F8E7D6C5B: from=<>, size=9, nrcpt=1 (queue active)"),
+              pf("04:00:02", "local", "9F8E7D6C5B: to=<Ärger@Corp.test>, relay=local,"
+                 " delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)")]
+    store.add_events(_events(MESSAGE + bounce))  # type: ignore[arg-type]
+
+    def senders(**query: str) -> list[str]:
+        return [t.sender for t in store.search(LogQuery(**query))]  # type: ignore[arg-type]
+
+    assert senders(sender="ALICE@Example.org") == ["alice@example.org"]
+    assert senders(sender="<>") == [""]
+    assert senders(message_id="<M1@EXAMPLE.ORG>") == ["alice@example.org"]
+    assert senders(message_id="ünï@example.org") == []  # only ASCII letters fold
+    assert senders(message_id="Ünï@example.org") == [""]
+    assert senders(recipient="ärger@CORP.TEST") == []
+    assert senders(recipient="Ärger@CORP.TEST") == [""]
+    assert senders(recipient="CAROL@corp.test") == ["alice@example.org"]
+    plans = {name: " ".join(r[3] for r in store.conn.execute(  # type: ignore[attr-defined]
+        f"EXPLAIN QUERY PLAN SELECT 1 FROM {table} WHERE {where}", ("x",)))
+        for name, table, where in [
+            ("log_traces_sender", "log_traces", "lower(sender) = lower(?)"),
+            ("log_traces_message_id", "log_traces",
+             "lower(message_id) = lower(?) AND message_id != ''"),
+            ("log_recipients_recipient", "log_recipients", "lower(recipient) = lower(?)")]}
+    for name, plan in plans.items():
+        assert plan.startswith("SEARCH") and f"INDEX {name} (<expr>=?)" in plan, plan
+
+
 def test_smtpf_message_links_to_the_mta_queue_id(store: Store) -> None:
     lines = (SAMPLES / "logs" / "smtpf" / "mail.log").read_text().splitlines()
     store.add_events(e for e in (LineReader(clock=Clock("UTC", REF))(line) for line in lines)
