@@ -313,12 +313,19 @@ def test_bulk_load_rebuilds_the_search_indexes(store: Store) -> None:
             "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'log_%'")
         return {r[0] for r in rows}
 
+    def pragmas() -> list[int]:
+        return [store.conn.execute(f"PRAGMA {name}").fetchone()[0]  # type: ignore[attr-defined]
+                for name in ("foreign_keys", "secure_delete", "wal_autocheckpoint")]
+
     complete = indexes()
     assert {"log_traces_sender", "log_recipients_domain", "log_traces_key"} <= complete
+    before = pragmas()
     with store.bulk_load():
         assert indexes() == {"log_traces_key"} | {n for n in complete if "autoindex" in n}
+        assert pragmas() == [0, 0, 10_000]
         store.add_events(_events(MESSAGE))  # type: ignore[arg-type]
     assert indexes() == complete
+    assert pragmas() == before
     store.conn.execute("DROP INDEX log_traces_sender")  # type: ignore[attr-defined]
     store._log_indexes_ok = False  # type: ignore[attr-defined]  # a new process: checks once
     assert [t.sender for t in store.search(LogQuery(sender="alice@example.org"))] == [
