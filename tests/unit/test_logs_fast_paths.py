@@ -9,6 +9,7 @@ against the general path over the sample logs, the public parsers' lines and gen
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLES
-from ndrtrack.logs import formats
+from ndrtrack.logs import formats, syslog
 from ndrtrack.logs.assemble import Assembler
+from ndrtrack.logs.formats import postfix
 from ndrtrack.logs.formats._base import UNTRACED
 from ndrtrack.logs.ingest import LineReader
 from ndrtrack.logs.syslog import Clock, parse_line
@@ -44,6 +46,28 @@ def _sample_lines() -> list[str]:
 
 
 SAMPLE_LINES = _sample_lines()
+
+# --- patterns: optional groups spelled (?:x|) ---------------------------------------------------
+RESPELT = (syslog._RFC3164, syslog._RFC3164_ASCII, syslog._AFTER, postfix._DELIVERY,
+           postfix._FROM, postfix._MSGID, postfix._ACTION_HEAD, postfix._ACTION_TAIL,
+           postfix._PROXY)
+
+
+def _starts(line: str) -> list[int]:
+    """Where the patterns are tried: a line's start, after its ": "s, at its ";"s."""
+    return [0, *(i + 2 for i, c in enumerate(line) if line[i:i + 2] == ": "),
+            *(i for i, c in enumerate(line) if c == ";")]
+
+
+def test_optional_groups_spelled_as_alternatives_match_as_the_textbook_ones() -> None:
+    for pattern in RESPELT:
+        assert "|)" in pattern.pattern
+        textbook = re.compile(pattern.pattern.replace("|)", ")?"), pattern.flags)
+        for line in SAMPLE_LINES:
+            for start in _starts(line):
+                got, want = pattern.match(line, start), textbook.match(line, start)
+                assert (got and got.groups()) == (want and want.groups()), (pattern, line)
+
 
 # --- envelopes: a stamp seen before ---------------------------------------------------------
 STAMPS = ("Nov 28 01:09:16", "Nov  1 01:09:16", "Nov 1 01:09:16", "Dec 31 23:59:59",

@@ -32,18 +32,20 @@ from ndrtrack.logs.syslog import Envelope
 #: costs ~1.2 µs, a tuple ~0.3 µs, at a budget of a few µs per line
 _new = tuple.__new__
 
+#: An optional group is spelled ``(?:x|)``: it matches as ``(?:x)?`` does, but the engine takes
+#: an alternative faster than a repeat (the reject tail: 1 µs -> 0.6 µs)
 _QID = re.compile(
     r"([0-9A-F]{5,24}|[0-9A-Za-z]{8,12}z[0-9A-Za-y]{1,10})"
     r": ")
 _DELIVERY = re.compile(
-    r"to=<?([^>,]*)>?,(?: orig_to=<?([^>,]*)>?,)? relay=([^,]*),.*? dsn=([^,]*),"
-    r" status=(\S+)(?: \((.*)\))?$", re.S)
+    r"to=<?([^>,]*)>?,(?: orig_to=<?([^>,]*)>?,|) relay=([^,]*),.*? dsn=([^,]*),"
+    r" status=(\S+)(?: \((.*)\)|)$", re.S)
 _QUEUED_AS = re.compile(r"(?:queued|forwarded) as ([0-9A-Za-z]{5,20})\b")
 _REMOTE = re.compile(r"(?:host (\S+) (?:said|refused to talk to me): |conversation with (\S+)"
                      r" timed out |lost connection with (\S+) )(.*)$", re.S)
-_FROM = re.compile(r"from=<?([^>,\s]*)>?(?:, size=(\d+), nrcpt=(\d+))?(?:, status=([^,\s]+))?")
+_FROM = re.compile(r"from=<?([^>,\s]*)>?(?:, size=(\d+), nrcpt=(\d+)|)(?:, status=([^,\s]+)|)")
 _CLIENT = re.compile(r"client=([^\[,]*)\[([^\]]*)\]")
-_MSGID = re.compile(r"(?:resent-)?message-id=(?:<([^>]*)>|(.*))$", re.S)
+_MSGID = re.compile(r"(?:resent-|)message-id=(?:<([^>]*)>|(.*))$", re.S)
 _UID = re.compile(r"uid=(\d+) from=<([^>]*)>")
 _NOTIFY = re.compile(r"(sender|postmaster) (non-delivery|delay|delivery status|success) "
                      r"notification: (\S+)")
@@ -52,12 +54,12 @@ _NOTIFY = re.compile(r"(sender|postmaster) (non-delivery|delay|delivery status|s
 #: tail at every character of the reply (~9 µs a reject line; now ~3)
 _ACTION_HEAD = re.compile(
     r"(reject|milter-reject|milter-discard|milter-hold|hold|discard|filter|redirect|"
-    r"reject_warning|warn): (\S+(?: \S+)?) from ([^\[\s]*)\[([^\]]*)\](?::\d+)?:? ", re.S)
+    r"reject_warning|warn): (\S+(?: \S+|)) from ([^\[\s]*)\[([^\]]*)\](?::\d+|):? ", re.S)
 _ACTION_TAIL = re.compile(
-    r";(?:,? from=<([^>]*)>)?(?:,? to=<([^>]*)>)?(?:,? proto=(\S+?),?)?(?: helo=<([^>]*)>)?"
-    r"(?:: (.*))?$", re.S)
+    r";(?:,? from=<([^>]*)>|)(?:,? to=<([^>]*)>|)(?:,? proto=(\S+?),?|)(?: helo=<([^>]*)>|)"
+    r"(?:: (.*)|)$", re.S)
 _PROXY = re.compile(r"(proxy-accept|proxy-reject): (\S+): (.*?); from=<([^>]*)>"
-                    r"(?: to=<([^>]*)>)?(?: proto=(\S+))?(?: helo=<([^>]*)>)?", re.S)
+                    r"(?: to=<([^>]*)>|)(?: proto=(\S+)|)(?: helo=<([^>]*)>|)", re.S)
 #: (the look-behind starts a try only where a name can start: searched without it, every
 #: position of a long TLS line rescanned the rest of its word — ~5 µs a line)
 _HOST_IP = re.compile(r"(?<![^\[\s])([^\[\s]*)\[([0-9A-Fa-f:.]+)\]")
