@@ -249,14 +249,16 @@ def test_assembler_memory_stays_bounded() -> None:
 
 def test_parallel_import_gives_the_same_traces(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Worker processes parse 4 KiB blocks; messages cut by a block end are merged again."""
+    """Worker processes (forked, or spawned where forking is not safe) parse 4 KiB blocks;
+    messages cut by a block end are merged again."""
     from ndrtrack.logs import importer, parallel
 
     src = SAMPLES / "logs" / "lab" / "postfix" / "postfix.log"
     seen = {}
-    for name, workers in (("sequential", 1), ("parallel", 2)):
+    for name, workers in (("sequential", 1), ("fork", 2), ("spawn", 2)):
         monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 1)
         monkeypatch.setattr(parallel, "BLOCK_BYTES", 4096)
+        monkeypatch.setattr(parallel, "_start_method", lambda name=name: name)
         store = open_store("sqlite", str(tmp_path / f"{name}.sqlite3"))
         store.setup()
         (result,) = Importer(store=store, workers=workers).import_path(str(src))
@@ -267,8 +269,26 @@ def test_parallel_import_gives_the_same_traces(tmp_path: Path,
         (again,) = Importer(store=store, workers=workers).import_path(str(src))
         assert again.lines == 0
         store.close()
-    assert len(seen["parallel"]) == 76
-    assert seen["parallel"] == seen["sequential"]
+    assert len(seen["fork"]) == 76
+    assert seen["fork"] == seen["spawn"] == seen["sequential"]
+
+
+def test_workers_are_forked_only_while_no_other_thread_runs() -> None:
+    import sys
+    import threading
+
+    from ndrtrack.logs.parallel import _start_method
+
+    if threading.active_count() == 1:  # (another test may have left a thread running)
+        assert _start_method() == ("fork" if sys.platform == "linux" else "spawn")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert _start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
 
 
 def test_blocks_end_at_line_ends_and_the_tail_is_cut_finer(tmp_path: Path) -> None:
