@@ -265,7 +265,10 @@ def _apply(chunk: TraceChunk, ev: Event, epoch: float, stamp: str = "") -> None:
     if session_id and session_id not in chunk.links:
         chunk.links.append(session_id)
     if recipient and status:
-        _recipient(chunk, ev, epoch)
+        if ";" in recipient:
+            _recipients(chunk, ev, epoch)
+        else:
+            _attempt(chunk, ev, epoch, recipient, ev.reply)
     elif kind == "handoff" and status:  # a filter passed the message on (or failed to)
         for state in chunk.recipients.values():
             if state.status == "accepted":
@@ -278,20 +281,18 @@ def _apply(chunk: TraceChunk, ev: Event, epoch: float, stamp: str = "") -> None:
     if status == "rejected" and not recipient:
         chunk.outcome = "rejected"  # the whole message (MAIL FROM, end of DATA, milter)
         chunk.done = True  # no "removed"/"Completed" follows a refused message
-    explicit = EXPLICIT_OUTCOMES.get(kind) or EXPLICIT_OUTCOMES.get(status)
-    if explicit:
-        chunk.outcome = explicit
+    if kind in EXPLICIT_OUTCOMES:
+        chunk.outcome = EXPLICIT_OUTCOMES[kind]
+    elif status in EXPLICIT_OUTCOMES:
+        chunk.outcome = EXPLICIT_OUTCOMES[status]
 
 
-def _recipient(chunk: TraceChunk, ev: Any, epoch: float) -> None:
-    """Record an attempt; ``a;b`` (Exchange) names several recipients with parallel replies."""
-    if ";" in ev.recipient:
-        replies = ev.reply.split(";")
-        for i, addr in enumerate(ev.recipient.split(";")):
-            if addr:
-                _attempt(chunk, ev, epoch, addr, replies[i] if i < len(replies) else ev.reply)
-    else:
-        _attempt(chunk, ev, epoch, ev.recipient, ev.reply)
+def _recipients(chunk: TraceChunk, ev: Any, epoch: float) -> None:
+    """``a;b`` (Exchange) names several recipients, with parallel replies."""
+    replies = ev.reply.split(";")
+    for i, addr in enumerate(ev.recipient.split(";")):
+        if addr:
+            _attempt(chunk, ev, epoch, addr, replies[i] if i < len(replies) else ev.reply)
 
 
 def _attempt(chunk: TraceChunk, ev: Any, epoch: float, addr: str, reply: str) -> None:

@@ -152,11 +152,6 @@ class Clock:
 
 def parse_line(line: str, clock: Clock, source: str = "") -> Envelope | None:
     """Take a syslog-carried line apart; ``None`` when no known envelope fits."""
-    first = line[:1]
-    if first == "{":
-        return parse_journal(line, clock, source)
-    if first == "<" and line[line.find(">") + 1:line.find(">") + 3] == "1 ":
-        return _parse_5424(line, clock, source)
     at = clock.seconds.get(line[:16])
     if at is not None:  # the stamp matched before: only the rest is left (see Clock.seconds)
         m = (_AFTER_ASCII if line.isascii() else _AFTER).match(line, 16)
@@ -164,6 +159,11 @@ def parse_line(line: str, clock: Clock, source: str = "") -> Envelope | None:
             return None  # as the whole pattern: its stamp part can match only one way
         host, prog, pid, msg = m.groups()
         return _new(Envelope, (at, host or "", prog, pid or "", msg, source))
+    first = line[:1]
+    if first == "{":
+        return parse_journal(line, clock, source)
+    if first == "<" and line[line.find(">") + 1:line.find(">") + 3] == "1 ":
+        return _parse_5424(line, clock, source)
     m = (_RFC3164_ASCII if line.isascii() else _RFC3164).match(line)
     if m is not None:
         stamp, frac, host, prog, pid, msg = m.groups()

@@ -104,8 +104,8 @@ class Postfix(LogFormat):
 
     def read(self, env: Envelope) -> Event | None:
         msg = env.message
-        # a queue id (5-24 characters) ends at the first ": "; a third of the lines have none
-        m = _QID.match(msg) if msg.find(": ", 5, 26) > 0 else None
+        # (no ": " look-up first: a failed match costs little more, a found one twice as much)
+        m = _QID.match(msg)
         if m is None:
             return _no_queue_id(env, msg, True)
         rest = msg[m.end():]
@@ -116,7 +116,7 @@ class Postfix(LogFormat):
         postscreen, TLS and other chatter: a third of a log) is only recognised, not taken
         apart.  (The lines of ``read`` again: a shared helper would cost a call a line.)"""
         msg = env.message
-        m = _QID.match(msg) if msg.find(": ", 5, 26) > 0 else None
+        m = _QID.match(msg)
         if m is None:
             return _no_queue_id(env, msg, False)
         rest = msg[m.end():]
