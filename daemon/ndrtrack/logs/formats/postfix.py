@@ -284,6 +284,16 @@ def _no_queue_id(env: Envelope, msg: str, build: bool) -> Event | Untraced | Non
 
 
 def _no_queue_id(env: Envelope, msg: str, build: bool) -> Event | Untraced | None:
+    """A line without a queue id: a warning about a queued message, a pre-queue verdict
+    (``NOQUEUE: reject: ...``), or one about a client connection outside any message.  The
+    last give their Event, or (``build`` false) ``UNTRACED``: whether the line is understood
+    is decided alike, the fields only when built (their searches cost more than the rest)."""
+    m = _CONNECT.match(msg)  # first and unguarded: a fifth of all lines; a failed match is cheap
+    if m is not None:
+        if not build:
+            return UNTRACED
+        kind, client_host, client_ip = m.groups()
+        return _client_event(env, kind, client_ip, client_host)
     if msg.startswith(("warning: ", "NOQUEUE: ")):  # one call: most lines are neither
         if msg[0] == "N":
             action = _match_action(msg, 9)
@@ -291,19 +301,6 @@ def _no_queue_id(env: Envelope, msg: str, build: bool) -> Event | Untraced | Non
         w = _QID.match(msg, 9)
         if w is not None:  # "warning: QID: ..." belongs to that message's timeline
             return event(env, "postfix", "warning", queue_id=w.group(1))
-    return _connection(env, msg, build)
-
-
-def _connection(env: Envelope, msg: str, build: bool) -> Event | Untraced | None:
-    """A line about a client connection outside any message: its Event, or (``build`` false)
-    ``UNTRACED`` — whether the line is understood is decided alike, the fields only when built
-    (their searches cost more than the rest of such a line)."""
-    m = _CONNECT.match(msg)  # unguarded: a fifth of all lines, and a failed match is cheap
-    if m is not None:
-        if not build:
-            return UNTRACED
-        kind, client_host, client_ip = m.groups()
-        return _client_event(env, kind, client_ip, client_host)
     if msg.startswith("lost connection after"):
         m = _LOST.match(msg)
         if m is not None:
