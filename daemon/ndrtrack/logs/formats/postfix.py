@@ -242,9 +242,10 @@ def _action(env: Envelope, qid: str, fields: _ActionFields) -> Event:
         reply = f"{tail} ({reply})"
     code, dsn = reply_codes(reply)
     kind = "reject" if action in {"reject", "milter-reject"} else action
-    return event(env, "postfix", kind, queue_id=qid, sender=sender, recipient=rcpt or "",
-                 client_host=host, client_ip=ip, helo=helo or "", dsn=dsn,
-                 reply=reply, status=status)
+    # positional: a pre-queue reject is a line in thirty, and event()'s keywords cost ~1.5 µs
+    at, ehost, program, _pid, text, source = env
+    return _new(Event, (at, ehost, "postfix", program, qid, kind, "", sender, rcpt or "", ip,
+                        host, "", status, dsn, reply, text, source, "", helo or "", "", ""))
 
 
 _ACTION_STATUS = {"reject": "rejected", "milter-reject": "rejected", "milter-discard":
