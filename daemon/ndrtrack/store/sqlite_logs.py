@@ -96,8 +96,10 @@ def network_range(text: str) -> tuple[bytes, bytes]:
 
 
 def domain_of(address: str) -> str:
-    at = address.rfind("@")
-    return address[at + 1:].lower() if at >= 0 else ""
+    """The part after the last ``@``, lower-cased ("" without one).  (One ``rpartition``:
+    ``rfind`` and a slice cost a method call more — a block packs ~25,000 of these.)"""
+    _, at, domain = address.rpartition("@")
+    return domain.lower() if at else ""
 
 
 _RCOLUMNS = "recipient, domain, orig_recipient, status, dsn, relay, reply, at, attempts"
